@@ -1,0 +1,35 @@
+# `make train` sets everything up and trains the default experiment; `make test` runs the suite.
+# Both create or reuse .venv/ and install tuneforge with its dev extras, torch pinned by
+# constraints.txt. Extra overrides for training: make train ARGS="model=mlp trainer.max_epochs=5"
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Reinstall when the dependencies change, not on every call.
+STAMP := $(VENV)/.installed
+
+.PHONY: setup train test lint format
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+train: $(STAMP)
+	$(BIN)/tuneforge train $(ARGS)
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .

@@ -1,0 +1,6 @@
+"""Lightning callbacks that tuneforge adds to every run."""
+
+from tuneforge.callbacks.monitored_best import MonitoredBest
+from tuneforge.callbacks.run_config import StoreRunConfig
+
+__all__ = ["MonitoredBest", "StoreRunConfig"]

@@ -1,0 +1,1 @@
+"""The `tuneforge` command: one module per verb, `build()`, config checks and the error printer."""

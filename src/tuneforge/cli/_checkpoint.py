@@ -1,0 +1,70 @@
+"""Read a tuneforge checkpoint safely, and the training config stored in it."""
+
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from tuneforge.checkpoint_keys import CHECKPOINT_KEY
+from tuneforge.cli.errors import CheckpointError
+
+FIX = "point ckpt_path at checkpoints/best.ckpt or checkpoints/last.ckpt of a `tuneforge train` run"
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The checkpoint at `path`, loaded as data only (`weights_only=True`: no code is unpickled).
+
+    Raises:
+        CheckpointError: when the file is missing, unreadable, holds code, or is not tuneforge's.
+    """
+    import torch
+
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"ckpt_path '{path}' does not exist; {FIX}")
+    if path.is_dir():
+        raise CheckpointError(f"ckpt_path '{path}' is a folder, not a checkpoint file; {FIX}")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as ex:
+        if "weights_only" in str(ex):
+            raise CheckpointError(
+                f"ckpt_path '{path}' holds pickled code and was not loaded (only tensors and plain "
+                f"data are read); {FIX}"
+            ) from ex
+        raise CheckpointError(f"ckpt_path '{path}' is not a checkpoint; {FIX}") from ex
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as ex:
+        raise CheckpointError(
+            f"ckpt_path '{path}' is not a readable checkpoint (truncated, or not a torch file); "
+            f"{FIX}"
+        ) from ex
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise CheckpointError(f"ckpt_path '{path}' is a torch file but not a checkpoint; {FIX}")
+    if CHECKPOINT_KEY not in checkpoint:
+        raise CheckpointError(
+            f"ckpt_path '{path}' holds no tuneforge config (not written by `tuneforge train`); "
+            f"{FIX}"
+        )
+    return checkpoint
+
+
+def stored_config(checkpoint: dict[str, Any]) -> DictConfig:
+    """The resolved training config that `tuneforge train` stored in the checkpoint."""
+    return OmegaConf.create(checkpoint[CHECKPOINT_KEY]["config"])
+
+
+def load_weights(task: Any, checkpoint: dict[str, Any], path: str | Path) -> None:
+    """Load the checkpoint's weights into `task`, which must be built from the same config.
+
+    Raises:
+        CheckpointError: when the weights do not fit the task's model.
+    """
+    try:
+        task.load_state_dict(checkpoint["state_dict"])
+    except RuntimeError as ex:
+        first = str(ex).splitlines()[0]
+        raise CheckpointError(
+            f"ckpt_path '{path}' does not fit the model built from its own config ({first}); {FIX}"
+        ) from ex

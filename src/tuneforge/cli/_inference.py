@@ -1,0 +1,24 @@
+"""What eval and predict share: rebuild a trained run from its checkpoint, weights loaded."""
+
+from pathlib import Path
+
+from omegaconf import DictConfig, open_dict
+
+from tuneforge.cli._checkpoint import load_weights, read_checkpoint, stored_config
+from tuneforge.cli.build import Built, build
+from tuneforge.cli.validate import validate
+
+
+def build_from_checkpoint(cfg: DictConfig, run_dir: Path) -> Built:
+    """Data and model as the checkpoint's training config made them; trainer and loggers from
+    this verb's config; no training callbacks (nothing is checkpointed while scoring)."""
+    validate(cfg)
+    checkpoint = read_checkpoint(cfg.ckpt_path)
+    trained = stored_config(checkpoint)
+    with open_dict(trained):
+        trained.trainer = cfg.trainer
+        trained.logger = cfg.get("logger") or {}
+        trained.callbacks = {}
+    built = build(trained, run_dir)
+    load_weights(built.task, checkpoint, cfg.ckpt_path)
+    return built

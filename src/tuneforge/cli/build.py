@@ -1,0 +1,168 @@
+"""`build(cfg, run_dir)`: one place that turns a composed config into data, model, task, trainer.
+
+Train, eval, predict and the tests all call it. It takes the run folder as an argument, so it
+never reads Hydra's global state.
+"""
+
+import copy
+import inspect
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, open_dict
+
+from tuneforge.cli.errors import ConfigError
+from tuneforge.cli.validate import TRAIN_SCHEMA, validate
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Built:
+    """Everything a Trainer verb needs, and the resolved config they were built from."""
+
+    datamodule: Any
+    model: Any
+    task: Any
+    trainer: Any
+    config: dict
+    monitored: Any  # MonitoredBest: the best value of the monitored metric, once fitted
+
+
+def _instantiate(node: DictConfig, key: str, **kwargs: Any) -> Any:
+    """hydra's instantiate, with an argument error turned into one line naming the config key."""
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+
+    try:
+        return instantiate(node, **kwargs)
+    except InstantiationException as ex:
+        cause = ex.__cause__ or ex
+        if isinstance(cause, (ValueError, TypeError)):
+            raise ConfigError(f"{key}: {str(cause).splitlines()[0]}") from ex
+        raise
+
+
+def _model_inputs(model_cfg: DictConfig, spec: dict[str, Any]) -> dict[str, Any]:
+    """The data facts that the model's constructor takes (input_shape, num_classes, ...)."""
+    from hydra.utils import get_object
+
+    params = inspect.signature(get_object(model_cfg._target_)).parameters
+    takes = {name: value for name, value in spec.items() if name in params}
+    needs = {
+        name
+        for name, p in params.items()
+        if p.default is inspect.Parameter.empty
+        and p.kind is p.POSITIONAL_OR_KEYWORD
+        and name not in model_cfg
+    }
+    if needs - takes.keys():
+        missing = ", ".join(sorted(needs - takes.keys()))
+        raise ConfigError(
+            f"model {model_cfg._target_} needs {missing}, which the data does not provide; "
+            "choose a model that fits this data"
+        )
+    return takes
+
+
+class _DropTips(logging.Filter):
+    """Lightning's advertisements ('Tip: try installing ...') are not about the run."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Tip:" not in str(record.msg)
+
+
+def route_library_logs() -> None:
+    """Send Lightning's and torchmetrics' messages through the root logger only.
+
+    Lightning adds its own console handler when imported, so under Hydra (which configures the
+    root logger: console and the run's log file) every line would print twice.
+    """
+    if not logging.getLogger().handlers:
+        return  # nobody configured logging (a notebook): keep the libraries' own handlers
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric", "torchmetrics"):
+        library_log = logging.getLogger(name)
+        library_log.handlers.clear()
+        library_log.propagate = True
+    rank_zero = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    if not any(isinstance(f, _DropTips) for f in rank_zero.filters):
+        rank_zero.addFilter(_DropTips())
+
+
+def with_run_dir(cfg: DictConfig, run_dir: Path) -> DictConfig:
+    """A copy of `cfg` whose `paths.output_dir` (the run folder) is `run_dir`."""
+    cfg = copy.deepcopy(cfg)
+    with open_dict(cfg):
+        cfg.setdefault("paths", {})
+        cfg.paths.output_dir = str(run_dir)
+    return cfg
+
+
+def build(cfg: DictConfig, run_dir: str | Path) -> Built:
+    """Build data, model, task and trainer for a run whose artifacts go to `run_dir`.
+
+    Raises:
+        ConfigError: with every problem of the config, before anything is built.
+    """
+    import lightning as L
+    from hydra.utils import instantiate
+
+    from tuneforge import __version__
+    from tuneforge.callbacks import MonitoredBest, StoreRunConfig
+
+    route_library_logs()
+    run_dir = Path(run_dir)
+    cfg = with_run_dir(cfg, run_dir)
+    config = validate(cfg, TRAIN_SCHEMA)
+    if cfg.get("finetune", {}).get("checkpoint"):
+        raise ConfigError(
+            "finetune.checkpoint: loading pretrained weights is not available in this version; "
+            "remove finetune.checkpoint to train from scratch"
+        )
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+
+    # 1. Data: its setup() tells the model what it needs (input shape, class count).
+    transforms = [instantiate(t) for t in cfg.get("augmentation", {}).get("train", [])]
+    datamodule = _instantiate(cfg.data, "data", train_transforms=transforms)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    spec = datamodule.spec
+
+    # 2. Model: a plain nn.Module sized by the data.
+    model = _instantiate(cfg.model, "model", **_model_inputs(cfg.model, spec))
+
+    # 3. Fine-tuning (weights, freezing) comes here.
+
+    # 4. Task: loss, metrics, and the optimizer over the trainable parameter groups.
+    optimizer = _instantiate(cfg.optimizer, "optimizer")
+    scheduler = _instantiate(cfg.scheduler, "scheduler") if cfg.get("scheduler") else None
+    task = _instantiate(
+        cfg.task,
+        "task",
+        model=model,
+        num_classes=spec["num_classes"],
+        optimizer=optimizer,
+        scheduler=scheduler,
+    )
+    logged = task.logged_metrics()
+    if cfg.monitor.metric not in logged:
+        raise ConfigError(
+            f"monitor.metric={cfg.monitor.metric!r} is not logged by this task; "
+            f"choose one of: {', '.join(sorted(logged))}"
+        )
+
+    # 5. Trainer, with the configured callbacks and loggers and the ones every run has.
+    callbacks = [_instantiate(c, f"callbacks.{k}") for k, c in cfg.get("callbacks", {}).items()]
+    monitored = MonitoredBest(cfg.monitor.metric, cfg.monitor.mode)
+    callbacks += [monitored, StoreRunConfig(config, __version__)]
+    loggers = [_instantiate(c, f"logger.{k}") for k, c in cfg.get("logger", {}).items()]
+    trainer = _instantiate(
+        cfg.trainer,
+        "trainer",
+        callbacks=callbacks,
+        logger=loggers or False,
+        default_root_dir=str(run_dir),
+    )
+    return Built(datamodule, model, task, trainer, config, monitored)

@@ -1,0 +1,39 @@
+"""Errors a user can fix, each printed as one line with its own exit code (fairseq2's way).
+
+Anything else is a bug in tuneforge or a library: it is printed as one line too, with the hint to
+set HYDRA_FULL_ERROR=1 for the traceback (the full traceback always goes to the run's log).
+"""
+
+EXIT_BUG = 1
+EXIT_CONFIG = 2
+EXIT_DATA = 3
+EXIT_CHECKPOINT = 4
+EXIT_INTERRUPTED = 130
+
+
+class TuneforgeError(Exception):
+    """An error whose message says what is wrong and how to fix it."""
+
+    exit_code = EXIT_BUG
+
+    def __init__(self, *lines: str) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = list(lines)
+
+
+class ConfigError(TuneforgeError):
+    """The composed config cannot run: unknown keys, wrong types, impossible values."""
+
+    exit_code = EXIT_CONFIG
+
+
+class DataError(TuneforgeError):
+    """Data is missing, empty or not in the shape the run needs."""
+
+    exit_code = EXIT_DATA
+
+
+class CheckpointError(TuneforgeError):
+    """A checkpoint does not exist, cannot be read, or does not fit the run."""
+
+    exit_code = EXIT_CHECKPOINT

@@ -1,0 +1,36 @@
+"""`tuneforge eval ckpt_path=PATH`: score a trained checkpoint on its test (or val) split."""
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from tuneforge.cli._files import write_json
+from tuneforge.cli._inference import build_from_checkpoint
+from tuneforge.cli._run_info import git_commit, versions
+from tuneforge.cli.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("test", "val")
+
+
+def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    if cfg.split not in SPLITS:
+        raise ConfigError(f"split={cfg.split!r} is not valid; choose one of: {', '.join(SPLITS)}")
+    built = build_from_checkpoint(cfg, run_dir)
+    score = built.trainer.test if cfg.split == "test" else built.trainer.validate
+    results = score(built.task, datamodule=built.datamodule, verbose=True)
+    metrics: dict[str, Any] = {key: float(value) for key, value in results[0].items()}
+    metrics.update(
+        {
+            "ckpt_path": str(Path(cfg.ckpt_path).resolve()),
+            "split": cfg.split,
+            "git_commit": git_commit(),
+            **versions(),
+        }
+    )
+    write_json(run_dir / "metrics.json", metrics)
+    log.info("Metrics written to %s", run_dir / "metrics.json")
+    return metrics

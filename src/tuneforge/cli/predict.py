@@ -1,0 +1,56 @@
+"""`tuneforge predict ckpt_path=PATH [predict.input=FILE]`: write predictions.csv."""
+
+import logging
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from tuneforge.cli._files import write_atomic
+from tuneforge.cli._inference import build_from_checkpoint
+from tuneforge.cli.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+
+
+def _input_loader(datamodule, path: str):
+    """A loader over the inputs in `path`, read the way the data module reads them."""
+    if not hasattr(datamodule, "read_inputs"):
+        raise ConfigError(
+            f"predict.input: {type(datamodule).__name__} cannot read input files; "
+            "leave predict.input unset to predict the test split"
+        )
+    try:
+        return datamodule.read_inputs(path)
+    except (FileNotFoundError, ValueError) as ex:
+        raise DataError(str(ex)) from ex
+
+
+def run(cfg: DictConfig, run_dir: Path) -> Path:
+    import pandas as pd
+    import torch
+
+    built = build_from_checkpoint(cfg, run_dir)
+    datamodule = built.datamodule
+    if cfg.predict.input:
+        loader, targets = _input_loader(datamodule, cfg.predict.input), None
+    else:
+        loader, targets = datamodule.predict_dataloader(), datamodule.labels("test")
+    batches = built.trainer.predict(built.task, dataloaders=loader)
+    probabilities = torch.cat(batches)  # (N, num_classes)
+    confidence, predicted = probabilities.max(dim=1)
+    frame = pd.DataFrame(
+        {
+            "index": range(len(predicted)),
+            "prediction": predicted.numpy(),
+            "probability": confidence.numpy(),
+        }
+    )
+    names = getattr(datamodule, "class_names", None)
+    if names is not None:
+        frame["label"] = [names[i] for i in predicted.tolist()]
+    if targets is not None:
+        frame["target"] = targets.numpy()
+    out = run_dir / "predictions.csv"
+    write_atomic(out, lambda handle: frame.to_csv(handle, index=False, float_format="%.6f"))
+    log.info("%d predictions written to %s", len(frame), out)
+    return out

@@ -1,0 +1,78 @@
+"""`tuneforge train`: fit, test the best checkpoint, and write metrics.json last."""
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from tuneforge.cli._checkpoint import load_weights, read_checkpoint
+from tuneforge.cli._files import write_json
+from tuneforge.cli._run_info import git_commit, versions
+from tuneforge.cli.build import Built, build
+
+log = logging.getLogger(__name__)
+
+
+def _best_checkpoint(trainer: Any) -> str | None:
+    callback = trainer.checkpoint_callback
+    return getattr(callback, "best_model_path", None) or None
+
+
+def _test(built: Built, best: str | None) -> dict[str, float]:
+    """Test the best checkpoint's weights (the last weights where none was saved)."""
+    if best is not None:
+        load_weights(built.task, read_checkpoint(best), best)
+    results = built.trainer.test(built.task, datamodule=built.datamodule, verbose=True)
+    return {key: float(value) for key, value in results[0].items()} if results else {}
+
+
+def _log_hparams(built: Built, metrics: dict[str, Any]) -> None:
+    """The resolved config with the final metrics, in TensorBoard's HParams view."""
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    numbers = {f"hp/{k}": v for k, v in metrics.items() if isinstance(v, float)}
+    for logger in built.trainer.loggers:
+        if isinstance(logger, TensorBoardLogger):
+            logger.log_hyperparams(built.config, metrics=numbers)
+            logger.finalize("success")
+
+
+def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    """Train the composed config in `run_dir`; return what metrics.json holds."""
+    started = time.perf_counter()
+    built = build(cfg, run_dir)
+    trainer = built.trainer
+    trainer.fit(built.task, datamodule=built.datamodule)
+
+    best = _best_checkpoint(trainer)
+    metrics: dict[str, Any] = _test(built, best) if cfg.test else {}
+    tracker = built.monitored
+    if tracker.value is not None:
+        metrics[f"best/{tracker.metric}"] = tracker.value
+        metrics["best/epoch"] = tracker.epoch
+    metrics.update(
+        {
+            "monitor": cfg.monitor.metric,
+            "best_checkpoint": str(Path(best).relative_to(run_dir)) if best else None,
+            "epochs": trainer.current_epoch,
+            "steps": trainer.global_step,
+            "wall_seconds": round(time.perf_counter() - started, 3),
+            "seed": cfg.seed,
+            "git_commit": git_commit(),
+            **versions(),
+        }
+    )
+    _log_hparams(built, metrics)
+    write_json(run_dir / "metrics.json", metrics)
+    shown = {k: v for k, v in metrics.items() if k.startswith(("test/", "best/"))}
+    log.info("Finished in %.1f s: %s", metrics["wall_seconds"], _format(shown))
+    log.info("Run folder: %s", run_dir)
+    return metrics
+
+
+def _format(metrics: dict[str, Any]) -> str:
+    return "  ".join(
+        f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()
+    )

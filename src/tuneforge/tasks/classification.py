@@ -1,0 +1,118 @@
+"""Classification: cross-entropy with label smoothing; accuracy and macro precision, recall, F1."""
+
+import inspect
+from collections.abc import Callable
+
+import lightning as L
+import torch
+import torchmetrics
+from torch import nn
+from torch.nn import functional as F
+from torch.optim import Optimizer
+
+from tuneforge.tasks._param_groups import decay_groups
+
+OptimizerFactory = Callable[[list[dict]], Optimizer]
+SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
+
+
+def _metrics(num_classes: int, prefix: str) -> torchmetrics.MetricCollection:
+    from torchmetrics.classification import (
+        MulticlassAccuracy,
+        MulticlassF1Score,
+        MulticlassPrecision,
+        MulticlassRecall,
+    )
+
+    return torchmetrics.MetricCollection(
+        {
+            "acc": MulticlassAccuracy(num_classes, average="micro"),
+            "precision": MulticlassPrecision(num_classes, average="macro"),
+            "recall": MulticlassRecall(num_classes, average="macro"),
+            "f1": MulticlassF1Score(num_classes, average="macro"),
+        },
+        prefix=prefix,
+    )
+
+
+class ClassificationTask(L.LightningModule):
+    """Trains any module that maps a batch of inputs to class logits.
+
+    Args:
+        model: the network; its trainable parameters are optimised.
+        num_classes: number of classes, told by the data.
+        optimizer: called with the param groups (no weight decay on biases, norms, embeddings).
+        scheduler: called with the optimizer and, where it takes one, `total_steps`; stepped
+            every optimizer step. None keeps the learning rate constant.
+        label_smoothing: share of the target mass spread over all classes.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        num_classes: int,
+        optimizer: OptimizerFactory,
+        scheduler: SchedulerFactory | None = None,
+        label_smoothing: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.num_classes = num_classes
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        self.label_smoothing = label_smoothing
+        self.val_metrics = _metrics(num_classes, "val/")
+        self.test_metrics = _metrics(num_classes, "test/")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+    def logged_metrics(self) -> set[str]:
+        """Every metric name this task logs, for checking `monitor.metric` before training."""
+        evaluated = {"loss", *self.val_metrics.keys(keep_base=True)}
+        return {"train/loss"} | {
+            f"{stage}/{name}" for stage in ("val", "test") for name in evaluated
+        }
+
+    def _loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(logits, y, label_smoothing=self.label_smoothing)
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        loss = self._loss(self(x), y)
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True)
+        return loss
+
+    def _evaluate(self, batch, metrics: torchmetrics.MetricCollection, stage: str) -> None:
+        x, y = batch
+        logits = self(x)
+        # Label smoothing is a training device: report the plain cross-entropy.
+        loss = F.cross_entropy(logits, y)
+        metrics.update(logits, y)
+        self.log(f"{stage}/loss", loss, on_epoch=True, prog_bar=True, batch_size=len(y))
+        self.log_dict(metrics, on_epoch=True, prog_bar=stage == "val", batch_size=len(y))
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        self._evaluate(batch, self.val_metrics, "val")
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        self._evaluate(batch, self.test_metrics, "test")
+
+    def predict_step(self, batch, batch_idx: int) -> torch.Tensor:
+        """Class probabilities, (B, num_classes)."""
+        return self(batch[0]).softmax(dim=-1)
+
+    def configure_optimizers(self):
+        optimizer = self.optimizer_factory(decay_groups(self.model))
+        if self.scheduler_factory is None:
+            return optimizer
+        if "total_steps" in inspect.signature(self.scheduler_factory).parameters:
+            scheduler = self.scheduler_factory(
+                optimizer, total_steps=int(self.trainer.estimated_stepping_batches)
+            )
+        else:
+            scheduler = self.scheduler_factory(optimizer)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }
