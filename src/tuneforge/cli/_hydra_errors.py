@@ -4,7 +4,7 @@ import difflib
 import re
 
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
-from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
+from omegaconf.errors import OmegaConfBaseException
 
 
 def _first_line(text: str) -> str:
@@ -43,7 +43,7 @@ def describe_hydra_error(ex: Exception, known_keys: list[str]) -> str | None:
     if isinstance(ex, OverrideParseException):
         return f"cannot parse the override: {_first_line(str(ex))}. Write overrides as key=value"
     if isinstance(ex, ConfigCompositionException):
-        if isinstance(ex.__cause__, ConfigKeyError):
+        if "Could not override" in str(ex) and "not in struct" in str(ex.__cause__):
             return unknown_key(ex, known_keys)
         text = _first_line(str(ex))
         if ex.__cause__ is not None:

@@ -54,10 +54,14 @@ def describe(annotation: Any) -> str:
     """A reader's name for what an annotation accepts: 'an integer or null'."""
     origin = get_origin(annotation)
     if origin in (Union, types.UnionType):
-        parts = []
+        # Literals inside a union read as one list of choices: "one of 32, '16-mixed' or null".
+        choices = [
+            c for arg in get_args(annotation) if get_origin(arg) is Literal for c in get_args(arg)
+        ]
+        parts = ["one of " + ", ".join(repr(c) for c in choices)] if choices else []
         for arg in get_args(annotation):
             part = describe(arg)
-            if part not in parts:
+            if get_origin(arg) is not Literal and part not in parts:
                 parts.append(part)
         return " or ".join(parts)
     if origin is Literal:

@@ -7,6 +7,7 @@ never reads Hydra's global state.
 import copy
 import inspect
 import logging
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,8 @@ def route_library_logs() -> None:
     Lightning adds its own console handler when imported, so under Hydra (which configures the
     root logger: console and the run's log file) every line would print twice.
     """
+    # Lightning's own use of a deprecated torch API; nothing a user can act on.
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
     if not logging.getLogger().handlers:
         return  # nobody configured logging (a notebook): keep the libraries' own handlers
     for name in ("lightning", "lightning.pytorch", "lightning.fabric", "torchmetrics"):

@@ -8,6 +8,7 @@ Users who set HYDRA_FULL_ERROR=1 themselves get the full traceback instead.
 import importlib
 import logging
 import os
+import shutil
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -72,6 +73,19 @@ def _log_to_files(message: str, exc_info: BaseException) -> None:
             handler.handle(record)
 
 
+def _remove_if_unused(run_dir: Path) -> None:
+    """Remove a run folder that holds only what Hydra wrote before the config was refused.
+
+    A folder with anything else in it (a user's earlier run) is left alone.
+    """
+    if not run_dir.is_dir():
+        return
+    hydra_only = {".hydra", *(p.name for p in run_dir.glob("*.log"))}
+    if {p.name for p in run_dir.iterdir()} <= hydra_only:
+        logging.shutdown()  # close the log file before removing it
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
 def _fail(lines: list[str], code: int) -> None:
     for line in lines:
         print(f"error: {line}", file=sys.stderr)
@@ -101,7 +115,10 @@ def _task_function(run: Callable[[Any, Path], Any]) -> Callable[[Any], None]:
             if _user_wants_traceback():
                 raise
             lines, code = _failure(ex)
-            _log_to_files("error: " + " | ".join(lines), ex)
+            if isinstance(ex, TuneforgeError):
+                _remove_if_unused(run_dir)  # refused before it ran: leave nothing behind
+            else:
+                _log_to_files("error: " + " | ".join(lines), ex)
             _fail(lines, code)
 
     return task_function

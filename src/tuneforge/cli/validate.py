@@ -107,7 +107,7 @@ def check_target(path: str, node: dict, injected: set[str]) -> list[str]:
                 close = difflib.get_close_matches(key, accepted, n=1)
                 hint = f"did you mean {path}.{close[0]}? " if close else ""
                 options = ", ".join(a for a in accepted if a not in injected and a != "self")
-                problems.append(f"{full} is not an argument of {name}; {hint}It takes: {options}")
+                problems.append(f"{full} is not an argument of {name}; {hint}it takes: {options}")
             continue
         if key in injected:
             problems.append(f"{full} is set by tuneforge from the data; remove it from the config")

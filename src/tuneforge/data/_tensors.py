@@ -31,19 +31,20 @@ class TensorClassificationDataset(Dataset):
         return x, self.labels[index]
 
 
-def stratified_split(
-    labels: np.ndarray, val_fraction: float, test_fraction: float, seed: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Indices of train, val and test, each with the class balance of the whole set.
-
-    Raises:
-        ValueError: when the fractions leave no room for training.
-    """
+def check_fractions(val_fraction: float, test_fraction: float) -> None:
+    """Raises ValueError unless the held-out fractions leave data to train on."""
     if not (0 < val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
         raise ValueError(
             f"val_fraction={val_fraction} and test_fraction={test_fraction} must each lie in "
             "[0, 1) with val_fraction > 0 and a sum below 1, so that some data is left to train on"
         )
+
+
+def stratified_split(
+    labels: np.ndarray, val_fraction: float, test_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Indices of train, val and test, each with the class balance of the whole set."""
+    check_fractions(val_fraction, test_fraction)
     indices = np.arange(len(labels))
     rest, test = (
         train_test_split(indices, test_size=test_fraction, random_state=seed, stratify=labels)

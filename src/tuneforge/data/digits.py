@@ -12,7 +12,11 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from tuneforge.data._tensors import TensorClassificationDataset, stratified_split
+from tuneforge.data._tensors import (
+    TensorClassificationDataset,
+    check_fractions,
+    stratified_split,
+)
 
 IMAGE_SHAPE = (1, 8, 8)
 MAX_PIXEL = 16.0
@@ -42,6 +46,7 @@ class DigitsDataModule(L.LightningDataModule):
         train_transforms: Sequence[Callable[[torch.Tensor], torch.Tensor]] = (),
     ) -> None:
         super().__init__()
+        check_fractions(val_fraction, test_fraction)
         self.batch_size = batch_size
         self.val_fraction = val_fraction
         self.test_fraction = test_fraction
