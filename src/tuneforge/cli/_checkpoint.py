@@ -27,14 +27,12 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"ckpt_path '{path}' is a folder, not a checkpoint file; {FIX}")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as ex:
-        if "weights_only" in str(ex):
+    except Exception as ex:  # torch.load fails on foreign bytes in many ways
+        if isinstance(ex, pickle.UnpicklingError) and "Unsupported global" in str(ex):
             raise CheckpointError(
                 f"ckpt_path '{path}' holds pickled code and was not loaded (only tensors and plain "
                 f"data are read); {FIX}"
             ) from ex
-        raise CheckpointError(f"ckpt_path '{path}' is not a checkpoint; {FIX}") from ex
-    except Exception as ex:  # torch.load fails on foreign bytes in many ways
         raise CheckpointError(
             f"ckpt_path '{path}' is not a readable checkpoint (truncated, or not a torch file); "
             f"{FIX}"

@@ -94,6 +94,16 @@ def route_library_logs() -> None:
         rank_zero.addFilter(_DropTips())
 
 
+def _without_logging_callbacks(callbacks: list) -> list:
+    """Drop callbacks that only write to a logger, so `logger=none` composes with any callbacks."""
+    from lightning.pytorch.callbacks import LearningRateMonitor
+
+    kept = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
+    if len(kept) < len(callbacks):
+        log.info("No logger: learning rates are not logged")
+    return kept
+
+
 def with_run_dir(cfg: DictConfig, run_dir: Path) -> DictConfig:
     """A copy of `cfg` whose `paths.output_dir` (the run folder) is `run_dir`."""
     cfg = copy.deepcopy(cfg)
@@ -161,6 +171,8 @@ def build(cfg: DictConfig, run_dir: str | Path) -> Built:
     monitored = MonitoredBest(cfg.monitor.metric, cfg.monitor.mode)
     callbacks += [monitored, StoreRunConfig(config, __version__)]
     loggers = [_instantiate(c, f"logger.{k}") for k, c in cfg.get("logger", {}).items()]
+    if not loggers:
+        callbacks = _without_logging_callbacks(callbacks)
     trainer = _instantiate(
         cfg.trainer,
         "trainer",

@@ -128,19 +128,10 @@ class DigitsDataModule(L.LightningDataModule):
         if path.suffix == ".npy":
             array = np.load(path, allow_pickle=False)
         elif path.suffix == ".csv":
-            import pandas as pd
-
-            frame = pd.read_csv(path, header=None)
-            if not np.issubdtype(frame.dtypes.iloc[0], np.number):  # first row was a header
-                frame = pd.read_csv(path)
-            array = frame.to_numpy()
+            array = _read_numeric_csv(path)
         else:
             raise ValueError(f"predict.input '{path}' must be a .csv or .npy file of digit images")
-        if (
-            array.ndim not in (2, 3)
-            or array[0].size != 64
-            or not np.issubdtype(array.dtype, np.number)
-        ):
+        if array.ndim not in (2, 3) or array[0].size != 64 or array.dtype.kind not in "iuf":
             raise ValueError(
                 f"predict.input '{path}' holds an array of shape {array.shape}; digits need "
                 "(N, 64) or (N, 8, 8) numbers from 0 to 16"
@@ -148,3 +139,13 @@ class DigitsDataModule(L.LightningDataModule):
         images = array.reshape(-1, 8, 8).astype(np.float32) / MAX_PIXEL
         dataset = torch.utils.data.TensorDataset(self._normalize(images))
         return DataLoader(dataset, batch_size=self.batch_size, num_workers=self.num_workers)
+
+
+def _read_numeric_csv(path: Path) -> np.ndarray:
+    """The numbers in a CSV file, whose first row may be a header."""
+    import pandas as pd
+
+    frame = pd.read_csv(path, header=None)
+    if not all(pd.api.types.is_numeric_dtype(dtype) for dtype in frame.dtypes):
+        frame = pd.read_csv(path)  # the first row was a header
+    return frame.to_numpy()

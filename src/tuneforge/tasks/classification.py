@@ -80,7 +80,7 @@ class ClassificationTask(L.LightningModule):
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         x, y = batch
         loss = self._loss(self(x), y)
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True)
+        self.log("train/loss", loss, on_step=True, prog_bar=True)
         return loss
 
     def _evaluate(self, batch, metrics: torchmetrics.MetricCollection, stage: str) -> None:

@@ -1,0 +1,164 @@
+"""Per-step cost of training through tuneforge, against a plain PyTorch loop doing the same work.
+
+Both sides train the default config's CNN on the digits training split with the same batches,
+AdamW over the same parameter groups, the same warmup-cosine schedule and cross-entropy. The
+tuneforge side is `build()` on the default config as users run it (TensorBoard logger, learning
+rate monitor, checkpoints, progress bar), with validation off; a second row drops the callbacks
+and the logger to show how much of the overhead they cause.
+
+Each epoch is timed from its start to its last optimizer step: data loading, forward, backward,
+optimizer and scheduler steps, plus whatever tuneforge does per step. The first `--warmup`
+epochs are not counted. Epoch-end work (checkpoints, epoch metrics) is left out on purpose: it is
+paid once per epoch, like validation, not per step. Variants run interleaved, `--repeats` times
+each; the table shows the median over repeats.
+
+Rich draws the progress bar only when stdout is a terminal: run this from a terminal (or with
+TTY_COMPATIBLE=1) to count the drawing too.
+
+Run: .venv/bin/python benchmarks/overhead.py [--epochs 8] [--warmup 1] [--repeats 5]
+"""
+
+import argparse
+import logging
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import lightning as L
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig, OmegaConf
+from torch.nn import functional as F
+
+from tuneforge.cli.build import build
+from tuneforge.cli.main import config_dir
+from tuneforge.data import DigitsDataModule
+from tuneforge.models import CNN
+from tuneforge.tasks._param_groups import decay_groups
+from tuneforge.tasks.schedulers import warmup_cosine
+
+GOAL = 1.05
+PLAIN = "plain PyTorch loop"
+NO_VALIDATION = ["trainer.limit_val_batches=0", "+trainer.num_sanity_val_steps=0"]
+# Row label -> overrides on top of the default config.
+TUNEFORGE_VARIANTS = {
+    "tuneforge train (default)": [],
+    "tuneforge callbacks=none logger=none": ["callbacks=none", "logger=none"],
+}
+
+# (seconds, optimizer steps) of each epoch.
+Epochs = list[tuple[float, int]]
+
+
+class EpochTimer(L.Callback):
+    """Records each training epoch's seconds and optimizer steps, start to last step."""
+
+    def __init__(self) -> None:
+        self.epochs: Epochs = []
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._start, self._step = time.perf_counter(), trainer.global_step
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.epochs.append((time.perf_counter() - self._start, trainer.global_step - self._step))
+
+
+def compose_train(overrides: list[str]) -> DictConfig:
+    with initialize_config_dir(str(config_dir()), version_base="1.3"):
+        return compose("train", overrides=overrides)
+
+
+def arguments(node: DictConfig) -> dict:
+    """A config node's constructor arguments, without Hydra's `_target_` and `_partial_`."""
+    return {k: v for k, v in OmegaConf.to_container(node).items() if not k.startswith("_")}
+
+
+def train_plain(cfg: DictConfig, epochs: int) -> Epochs:
+    """The default config's data, model, optimizer and schedule, in a hand-written loop."""
+    torch.manual_seed(cfg.seed)
+    data = DigitsDataModule(**arguments(cfg.data))
+    data.setup("fit")
+    loader = data.train_dataloader()
+    model = CNN(**data.spec, **arguments(cfg.model))
+    optimizer = torch.optim.AdamW(decay_groups(model), **arguments(cfg.optimizer))
+    scheduler = warmup_cosine(
+        optimizer, total_steps=epochs * len(loader), **arguments(cfg.scheduler)
+    )
+    model.train()
+    timed: Epochs = []
+    for _ in range(epochs):
+        start, steps = time.perf_counter(), 0
+        for x, y in loader:
+            loss = F.cross_entropy(model(x), y, label_smoothing=cfg.task.label_smoothing)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            steps += 1
+        timed.append((time.perf_counter() - start, steps))
+    return timed
+
+
+def train_tuneforge(cfg: DictConfig) -> Epochs:
+    timer = EpochTimer()
+    with tempfile.TemporaryDirectory() as run_dir:
+        built = build(cfg, Path(run_dir))
+        # First in line, so the epoch ends before the other callbacks' epoch-end work.
+        built.trainer.callbacks.insert(0, timer)
+        built.trainer.fit(built.task, datamodule=built.datamodule)
+    return timer.epochs
+
+
+def ms_per_step(epochs: Epochs, warmup: int) -> float:
+    counted = epochs[warmup:]
+    return 1000 * sum(s for s, _ in counted) / sum(n for _, n in counted)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=8, help="epochs per run, warmup included")
+    parser.add_argument("--warmup", type=int, default=1, help="first epochs left out of the time")
+    parser.add_argument("--repeats", type=int, default=5, help="runs of each variant")
+    args = parser.parse_args()
+    if not 0 <= args.warmup < args.epochs:
+        parser.error("--warmup must be at least 0 and below --epochs")
+    # Lightning's once-per-fit messages (devices, model summary) would bury the table.
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+
+    train = compose_train([f"trainer.max_epochs={args.epochs}", *NO_VALIDATION])
+    runs: dict[str, Callable[[], Epochs]] = {PLAIN: lambda: train_plain(train, args.epochs)}
+    for label, overrides in TUNEFORGE_VARIANTS.items():
+        cfg = compose_train([*overrides, f"trainer.max_epochs={args.epochs}", *NO_VALIDATION])
+        runs[label] = lambda cfg=cfg: train_tuneforge(cfg)
+
+    times: dict[str, list[float]] = {label: [] for label in runs}
+    steps = {}
+    for _ in range(args.repeats):
+        for label, run in runs.items():
+            epochs = run()
+            times[label].append(ms_per_step(epochs, args.warmup))
+            steps[label] = sum(n for _, n in epochs[args.warmup :])
+    if len(set(steps.values())) != 1:
+        raise RuntimeError(f"the variants timed different numbers of steps: {steps}")
+
+    plain = statistics.median(times[PLAIN])
+    print(
+        f"\n{args.epochs - args.warmup} epochs timed after {args.warmup} warmup "
+        f"({steps[PLAIN]} steps, batch {train.data.batch_size}), median of {args.repeats} runs, "
+        f"{torch.get_num_threads()} torch threads\n"
+    )
+    print(f"{'variant':<38}{'ms/step':>9}{'min-max':>15}{'vs plain':>10}")
+    for label, values in times.items():
+        median = statistics.median(values)
+        spread = f"{min(values):.2f}-{max(values):.2f}"
+        print(f"{label:<38}{median:>9.2f}{spread:>15}{median / plain:>10.2f}")
+    default = next(iter(TUNEFORGE_VARIANTS))
+    ratio = statistics.median(times[default]) / plain
+    verdict = "met" if ratio <= GOAL else "NOT met"
+    print(f"\ngoal: {default} <= {GOAL:.2f} x plain: {verdict} ({ratio:.2f})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,35 @@
+"""Shared helpers: compose configs without Hydra's global state, and run the real command."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from tuneforge.cli.main import config_dir
+
+REPO = Path(__file__).resolve().parents[1]
+TUNEFORGE = Path(sys.executable).parent / "tuneforge"
+
+
+def compose_config(verb: str = "train", overrides: list[str] | None = None):
+    """The config `tuneforge VERB overrides...` would compose, without running anything."""
+    with initialize_config_dir(str(config_dir()), version_base="1.3"):
+        return compose(verb, overrides=overrides or [])
+
+
+def run_tuneforge(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run the installed `tuneforge` command in a subprocess, as a user would."""
+    full_env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    full_env.update(env or {})
+    return subprocess.run(
+        [str(TUNEFORGE), *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=600
+    )
+
+
+@pytest.fixture
+def quick_overrides() -> list[str]:
+    """A few batches of each split for two epochs: every artifact is written, in seconds."""
+    return ["debug=limit", "callbacks.progress_bar.refresh_rate=0"]

@@ -1,0 +1,124 @@
+"""Each bad input gets one line naming the problem and the fix, a non-zero exit, no traceback,
+and leaves nothing that looks like a finished run."""
+
+import pytest
+import torch
+
+from ..conftest import run_tuneforge
+
+pytestmark = pytest.mark.slow
+
+# (arguments, exit code, fragments the one line must hold)
+TRAIN_CASES = [
+    (["trainer.max_epoch=3"], 2, ["trainer.max_epoch", "did you mean trainer.max_epochs"]),
+    (["trainer.max_epochs=ten"], 2, ["trainer.max_epochs='ten'", "an integer"]),
+    (["model=nope"], 2, ["model=nope", "choose one of: cnn, mlp"]),
+    (["optimizer.lr=-1"], 2, ["optimizer.lr=-1", "> 0"]),
+    (["data.batch_size=0"], 2, ["data.batch_size=0", ">= 1"]),
+    (["data.val_fraction=1.0"], 2, ["data.val_fraction=1.0", "(0, 1)"]),
+    (["data.val_fraction=0.5", "data.test_fraction=0.5"], 2, ["left to train on"]),
+    (["monitor.metric=val/accuracy"], 2, ["monitor.metric='val/accuracy'", "val/acc"]),
+    (["monitor.mode=up"], 2, ["monitor.mode='up'", "'min', 'max'"]),
+    (["seed=abc"], 2, ["seed='abc'", "an integer"]),
+    (["trainer.precision=bf17"], 2, ["trainer.precision='bf17'", "'bf16-mixed'"]),
+    (["+model.num_classes=3"], 2, ["model.num_classes", "from the data"]),
+    (["+trainer.max_epoch=3"], 2, ["trainer.max_epoch is not an argument", "max_epochs"]),
+    (["model.width=wide"], 2, ["model.width='wide'", "an integer"]),
+    (["finetune.checkpoint=weights.pt"], 2, ["finetune.checkpoint"]),
+    (["max_epochs"], 2, ["cannot parse", "key=value"]),
+]
+
+
+def assert_one_line_error(result, code: int, fragments: list[str]) -> None:
+    assert result.returncode == code, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    for fragment in fragments:
+        assert fragment in lines[0]
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def assert_nothing_finished(run_dir) -> None:
+    assert not (run_dir / "metrics.json").exists()
+    assert not list(run_dir.rglob("*.ckpt"))
+    assert not run_dir.exists()  # refused before it ran: no folder is left
+
+
+@pytest.mark.parametrize(("args", "code", "fragments"), TRAIN_CASES, ids=lambda a: str(a))
+def test_bad_train_input(tmp_path, args, code, fragments):
+    run_dir = tmp_path / "run"
+    result = run_tuneforge("train", *args, f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert_one_line_error(result, code, fragments)
+    assert_nothing_finished(run_dir)
+
+
+def bad_checkpoints(tmp_path):
+    (tmp_path / "notes.ckpt").write_text("not a checkpoint")
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "foreign.ckpt")
+    torch.save({"state_dict": {}, "extra": _Payload(tmp_path / "pwned")}, tmp_path / "code.ckpt")
+    return {
+        "missing.ckpt": "does not exist",
+        "notes.ckpt": "not a readable checkpoint",
+        "foreign.ckpt": "not a checkpoint",
+        "code.ckpt": "holds pickled code and was not loaded",
+        ".": "is a folder",
+    }
+
+
+class _Payload:
+    """Unpickling this would create a file: a checkpoint that holds code."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (str(self.path), "w"))
+
+
+@pytest.mark.parametrize("verb", ["eval", "predict"])
+def test_bad_checkpoints(tmp_path, verb):
+    for name, fragment in bad_checkpoints(tmp_path).items():
+        run_dir = tmp_path / f"run_{name}"
+        result = run_tuneforge(verb, f"ckpt_path={name}", f"hydra.run.dir={run_dir}", cwd=tmp_path)
+        assert_one_line_error(result, 4, [f"'{name}'", fragment])
+        assert_nothing_finished(run_dir)
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_eval_needs_a_checkpoint(tmp_path):
+    result = run_tuneforge("eval", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    assert_one_line_error(result, 2, ["ckpt_path is required"])
+
+
+def test_unknown_verb(tmp_path):
+    result = run_tuneforge("fit", cwd=tmp_path)
+    assert_one_line_error(result, 2, ["unknown verb 'fit'", "train, eval, predict"])
+
+
+def test_full_traceback_on_request(tmp_path):
+    result = run_tuneforge(
+        "train",
+        "optimizer.lr=-1",
+        f"hydra.run.dir={tmp_path}",
+        cwd=tmp_path,
+        env={"HYDRA_FULL_ERROR": "1"},
+    )
+    assert result.returncode != 0
+    assert "Traceback" in result.stderr and "optimizer.lr=-1" in result.stderr
+
+
+def test_bad_predict_inputs(default_run, tmp_path):
+    best = default_run / "checkpoints" / "best.ckpt"
+    (tmp_path / "short.csv").write_text("1,2,3\n")
+    for name, fragment in {"none.csv": "does not exist", "short.csv": "shape (1, 3)"}.items():
+        run_dir = tmp_path / f"run_{name}"
+        result = run_tuneforge(
+            "predict",
+            f"ckpt_path={best}",
+            f"predict.input={name}",
+            f"hydra.run.dir={run_dir}",
+            cwd=tmp_path,
+        )
+        assert_one_line_error(result, 3, [f"'{name}'", fragment])
+        assert not (run_dir / "predictions.csv").exists()

@@ -1,0 +1,49 @@
+"""The README's commands work as written: the two make targets and every `tuneforge` line."""
+
+import re
+import shlex
+import pytest
+
+from .conftest import REPO, run_tuneforge
+
+README = (REPO / "README.md").read_text()
+
+
+def readme_commands(program: str) -> list[str]:
+    blocks = re.findall(r"```(?:bash)?\n(.*?)```", README, flags=re.S)
+    lines = [line.split("  #")[0].strip() for block in blocks for line in block.splitlines()]
+    return [line for line in lines if line.startswith(program + " ")]
+
+
+def test_readme_opens_with_the_two_commands():
+    first_block = re.search(r"```\n(.*?)```", README, flags=re.S).group(1).splitlines()
+    assert [line.split("#")[0].strip() for line in first_block] == ["make train", "make test"]
+
+
+def test_make_targets_and_ci_run_what_the_readme_says():
+    makefile = (REPO / "Makefile").read_text()
+    assert re.search(r"^train: .*\n\t\$\(BIN\)/tuneforge train", makefile, flags=re.M)
+    assert re.search(r"^test: .*\n(\t.*\n)*\t\$\(BIN\)/python -m pytest", makefile, flags=re.M)
+    assert (REPO / ".ci" / "run").read_text().strip().endswith("make test")
+
+
+RUNNABLE = [c for c in readme_commands("tuneforge") if "DATE_TIME" not in c and "..." not in c]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", RUNNABLE)
+def test_readme_tuneforge_command_runs(command, tmp_path):
+    args = shlex.split(command)[1:]
+    quick = ["trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.limit_val_batches=1"]
+    if args[:1] == ["train"] and "--cfg" not in args and "--help" not in args:
+        args += [a for a in quick if a.split("=")[0] not in command]
+        if "-m" not in args:
+            args += [f"hydra.run.dir={tmp_path / 'run'}"]
+    result = run_tuneforge(*args, cwd=tmp_path)
+    assert result.returncode == 0, f"{command}\n{result.stderr[-2000:]}"
+
+
+def test_readme_error_example_is_what_the_command_prints(tmp_path):
+    example = re.search(r"\$ (tuneforge .*)\n(error: .*)\n", README)
+    result = run_tuneforge(*shlex.split(example.group(1))[1:], cwd=tmp_path)
+    assert result.stderr.strip() == example.group(2)
