@@ -2,6 +2,7 @@
 
 import re
 import shlex
+
 import pytest
 
 from .conftest import REPO, run_tuneforge
