@@ -20,6 +20,7 @@ Run: .venv/bin/python benchmarks/overhead.py [--epochs 8] [--warmup 1] [--repeat
 
 import argparse
 import logging
+import os
 import statistics
 import tempfile
 import time
@@ -124,6 +125,7 @@ def main() -> None:
     args = parser.parse_args()
     if not 0 <= args.warmup < args.epochs:
         parser.error("--warmup must be at least 0 and below --epochs")
+    load = os.getloadavg()[0]  # other work on the machine skews every row
     # Lightning's once-per-fit messages (devices, model summary) would bury the table.
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
 
@@ -147,7 +149,7 @@ def main() -> None:
     print(
         f"\n{args.epochs - args.warmup} epochs timed after {args.warmup} warmup "
         f"({steps[PLAIN]} steps, batch {train.data.batch_size}), median of {args.repeats} runs, "
-        f"{torch.get_num_threads()} torch threads\n"
+        f"{torch.get_num_threads()} torch threads, load average {load:.2f} at start\n"
     )
     print(f"{'variant':<38}{'ms/step':>9}{'min-max':>15}{'vs plain':>10}")
     for label, values in times.items():

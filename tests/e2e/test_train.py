@@ -60,5 +60,5 @@ def test_tensorboard_events_read_back(default_run):
     losses = [e.value for e in events.Scalars("train/loss")]
     assert losses[-1] < losses[0] / 5
     lrs = [e.value for e in events.Scalars("lr-AdamW/decay")]
-    assert max(lrs) == pytest.approx(3e-3, rel=1e-3) and lrs[-1] < 1e-4  # warmup, cosine decay
+    assert max(lrs) == pytest.approx(3e-3, rel=0.01) and lrs[-1] < 1e-4  # warmup, cosine decay
     assert "_hparams_/session_start_info" in events.PluginTagToContent("hparams")
