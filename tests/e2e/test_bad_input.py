@@ -62,7 +62,7 @@ def bad_checkpoints(tmp_path):
         "notes.ckpt": "not a readable checkpoint",
         "foreign.ckpt": "not a checkpoint",
         "code.ckpt": "holds pickled code and was not loaded",
-        ".": "is a folder",
+        ".": "is a folder with no checkpoints/best.ckpt",
     }
 
 

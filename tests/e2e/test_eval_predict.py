@@ -20,6 +20,13 @@ def test_eval_reproduces_the_training_test_accuracy(default_run, tmp_path):
     assert evaluated["split"] == "test" and evaluated["ckpt_path"] == str(best)
 
 
+def test_eval_takes_a_run_folder_for_its_best_checkpoint(default_run, tmp_path):
+    result = run_tuneforge("eval", f"ckpt_path={default_run}", "split=val", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    evaluated = read_metrics(only_run_dir(tmp_path, "eval"))
+    assert evaluated["val/acc"] == pytest.approx(read_metrics(default_run)["best/val/acc"])
+
+
 def test_predict_writes_the_test_split_with_its_targets(default_run, tmp_path):
     best = default_run / "checkpoints" / "best.ckpt"
     result = run_tuneforge("predict", f"ckpt_path={best}", cwd=tmp_path)

@@ -12,19 +12,32 @@ from tuneforge.cli.errors import CheckpointError
 FIX = "point ckpt_path at checkpoints/best.ckpt or checkpoints/last.ckpt of a `tuneforge train` run"
 
 
+def checkpoint_file(path: str | Path) -> Path:
+    """`path` itself, or for a training run's folder its best checkpoint (else its last one)."""
+    path = Path(path)
+    if not path.is_dir():
+        return path
+    run_dir = path
+    for name in ("best.ckpt", "last.ckpt"):
+        if (run_dir / "checkpoints" / name).is_file():
+            return run_dir / "checkpoints" / name
+    raise CheckpointError(
+        f"ckpt_path '{run_dir}' is a folder with no checkpoints/best.ckpt or last.ckpt; {FIX}"
+    )
+
+
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """The checkpoint at `path`, loaded as data only (`weights_only=True`: no code is unpickled).
+    """The checkpoint at `path` (see `checkpoint_file`), loaded as data only: `weights_only=True`,
+    so no code is unpickled.
 
     Raises:
         CheckpointError: when the file is missing, unreadable, holds code, or is not tuneforge's.
     """
     import torch
 
-    path = Path(path)
+    path = checkpoint_file(path)
     if not path.exists():
         raise CheckpointError(f"ckpt_path '{path}' does not exist; {FIX}")
-    if path.is_dir():
-        raise CheckpointError(f"ckpt_path '{path}' is a folder, not a checkpoint file; {FIX}")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as ex:  # torch.load fails on foreign bytes in many ways

@@ -4,21 +4,25 @@ from pathlib import Path
 
 from omegaconf import DictConfig, open_dict
 
-from tuneforge.cli._checkpoint import load_weights, read_checkpoint, stored_config
+from tuneforge.cli._checkpoint import checkpoint_file, load_weights, read_checkpoint, stored_config
 from tuneforge.cli.build import Built, build
 from tuneforge.cli.validate import validate
 
 
-def build_from_checkpoint(cfg: DictConfig, run_dir: Path) -> Built:
+def build_from_checkpoint(cfg: DictConfig, run_dir: Path) -> tuple[Built, Path]:
     """Data and model as the checkpoint's training config made them; trainer and loggers from
-    this verb's config; no training callbacks (nothing is checkpointed while scoring)."""
+    this verb's config; no training callbacks (nothing is checkpointed while scoring).
+
+    Returns the built run and the checkpoint file read (`ckpt_path` may name a run folder).
+    """
     validate(cfg)
-    checkpoint = read_checkpoint(cfg.ckpt_path)
+    path = checkpoint_file(cfg.ckpt_path)
+    checkpoint = read_checkpoint(path)
     trained = stored_config(checkpoint)
     with open_dict(trained):
         trained.trainer = cfg.trainer
         trained.logger = cfg.get("logger") or {}
         trained.callbacks = {}
     built = build(trained, run_dir)
-    load_weights(built.task, checkpoint, cfg.ckpt_path)
-    return built
+    load_weights(built.task, checkpoint, path)
+    return built, path

@@ -19,13 +19,13 @@ SPLITS = ("test", "val")
 def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     if cfg.split not in SPLITS:
         raise ConfigError(f"split={cfg.split!r} is not valid; choose one of: {', '.join(SPLITS)}")
-    built = build_from_checkpoint(cfg, run_dir)
+    built, checkpoint = build_from_checkpoint(cfg, run_dir)
     score = built.trainer.test if cfg.split == "test" else built.trainer.validate
     results = score(built.task, datamodule=built.datamodule, verbose=True)
     metrics: dict[str, Any] = {key: float(value) for key, value in results[0].items()}
     metrics.update(
         {
-            "ckpt_path": str(Path(cfg.ckpt_path).resolve()),
+            "ckpt_path": str(checkpoint.resolve()),
             "split": cfg.split,
             "git_commit": git_commit(),
             **versions(),

@@ -29,7 +29,7 @@ def run(cfg: DictConfig, run_dir: Path) -> Path:
     import pandas as pd
     import torch
 
-    built = build_from_checkpoint(cfg, run_dir)
+    built, _ = build_from_checkpoint(cfg, run_dir)
     datamodule = built.datamodule
     if cfg.predict.input:
         loader, targets = _input_loader(datamodule, cfg.predict.input), None
