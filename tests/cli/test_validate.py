@@ -23,6 +23,8 @@ from tuneforge.models import CNN
         ("bf16-mixed", Literal["bf16-mixed", "32-true"] | None, True),
         ("bf17", Literal["bf16-mixed", "32-true"] | None, False),
         ([1, 2], list[int], True),
+        ([0.9], tuple[float, float], False),
+        ([0.9, 0.99], tuple[float, float], True),
         ({"a": 1}, list[int], False),
         ({"_target_": "x.Y"}, int, True),
         (object(), "ForwardRef", True),

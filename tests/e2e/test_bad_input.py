@@ -26,6 +26,9 @@ TRAIN_CASES = [
     (["model.width=wide"], 2, ["model.width='wide'", "an integer"]),
     (["finetune.checkpoint=weights.pt"], 2, ["finetune.checkpoint"]),
     (["max_epochs"], 2, ["cannot parse", "key=value"]),
+    (["modle=cnn"], 2, ["modle is not a key", "did you mean model?"]),
+    (["optimizer.betas=[0.9]"], 2, ["optimizer.betas=[0.9]", "a list of 2 values"]),
+    (["scheduler=null"], 2, ["cannot be set to null", "scheduler=none"]),
 ]
 
 

@@ -25,15 +25,18 @@ def unknown_choice(ex: MissingConfigException) -> str:
     )
 
 
+def overridden_key(ex: Exception) -> str | None:
+    """The key of the override that Hydra could not apply, if `ex` says which."""
+    match = re.search(r"Could not override '([^']+)'", str(ex))
+    return match.group(1) if match else getattr(ex.__cause__, "full_key", None)
+
+
 def unknown_key(ex: ConfigCompositionException, known_keys: list[str]) -> str:
     """`trainer.max_epoch=3` -> the key, a close match in `known_keys`, and the `+` to add one."""
-    cause = ex.__cause__
-    key = getattr(cause, "full_key", None) or ""
-    match = re.search(r"Could not override '([^']+)'", str(ex))
-    key = match.group(1) if match else key
+    key = overridden_key(ex) or ""
     close = difflib.get_close_matches(key, known_keys, n=1, cutoff=0.75)
-    hint = f"did you mean {close[0]}? " if close else ""
-    return f"{key} is not a key of the config; {hint}To add a new key, write +{key}=VALUE"
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    return f"{key} is not a key of the config{hint}; to add a new key, write +{key}=VALUE"
 
 
 def describe_hydra_error(ex: Exception, known_keys: list[str]) -> str | None:
@@ -51,4 +54,6 @@ def describe_hydra_error(ex: Exception, known_keys: list[str]) -> str | None:
         return text
     if isinstance(ex, OmegaConfBaseException):
         return _first_line(str(ex))
+    if isinstance(ex, ValueError) and "Config group override must be" in str(ex):
+        return "a config group cannot be set to null; choose an option (e.g. scheduler=none)"
     return None

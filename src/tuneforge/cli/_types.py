@@ -41,6 +41,9 @@ def conforms(value: Any, annotation: Any) -> bool:
     if annotation is str:
         return isinstance(value, str)
     container = origin or annotation
+    args = get_args(annotation)
+    if container is tuple and args and args[-1] is not Ellipsis:  # tuple[float, float]: fixed size
+        return isinstance(value, (list, tuple)) and len(value) == len(args)
     if container in _SEQUENCES:
         return isinstance(value, (list, tuple)) or (
             isinstance(value, str) and container in (collections.abc.Sequence,)
@@ -76,6 +79,9 @@ def describe(annotation: Any) -> str:
     if annotation in names:
         return names[annotation]
     container = origin or annotation
+    args = get_args(annotation)
+    if container is tuple and args and args[-1] is not Ellipsis:
+        return f"a list of {len(args)} values"
     if container in _SEQUENCES:
         return "a list"
     if container in _MAPPINGS:

@@ -36,14 +36,26 @@ def _instantiate(node: DictConfig, key: str, **kwargs: Any) -> Any:
     """hydra's instantiate, with an argument error turned into one line naming the config key."""
     from hydra.errors import InstantiationException
     from hydra.utils import instantiate
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
 
     try:
-        return instantiate(node, **kwargs)
+        # _convert_="all": objects get plain lists and dicts, never OmegaConf containers.
+        return instantiate(node, _convert_="all", **kwargs)
     except InstantiationException as ex:
         cause = ex.__cause__ or ex
-        if isinstance(cause, (ValueError, TypeError)):
+        if isinstance(cause, (ValueError, TypeError, MisconfigurationException)):
             raise ConfigError(f"{key}: {str(cause).splitlines()[0]}") from ex
         raise
+
+
+def _try_optimizer(optimizer: Any, model: Any) -> None:
+    """Build the optimizer once now, so a bad argument fails before training, not at fit()."""
+    from tuneforge.tasks._param_groups import decay_groups
+
+    try:
+        optimizer(decay_groups(model))
+    except (ValueError, TypeError, IndexError) as ex:
+        raise ConfigError(f"optimizer: {str(ex).splitlines()[0]}") from ex
 
 
 def _model_inputs(model_cfg: DictConfig, spec: dict[str, Any]) -> dict[str, Any]:
@@ -150,6 +162,7 @@ def build(cfg: DictConfig, run_dir: str | Path) -> Built:
 
     # 4. Task: loss, metrics, and the optimizer over the trainable parameter groups.
     optimizer = _instantiate(cfg.optimizer, "optimizer")
+    _try_optimizer(optimizer, model)
     scheduler = _instantiate(cfg.scheduler, "scheduler") if cfg.get("scheduler") else None
     task = _instantiate(
         cfg.task,

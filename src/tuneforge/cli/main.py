@@ -137,19 +137,19 @@ def _known_keys(verb: str, args: list[str], bad_key: str) -> list[str]:
         return []
 
     def walk(node: Any, prefix: str) -> list[str]:
+        """Every key under `node`, inner ones too (a mistyped group name is one of those)."""
         if not isinstance(node, dict):
-            return [prefix]
-        return [k for key, value in node.items() for k in walk(value, f"{prefix}{key}.")] or [
-            prefix
-        ]
+            return []
+        keys = [f"{prefix}{key}" for key in node]
+        return keys + [k for key, value in node.items() for k in walk(value, f"{prefix}{key}.")]
 
-    return [key.rstrip(".") for key in walk(OmegaConf.to_container(cfg), "")]
+    return walk(OmegaConf.to_container(cfg), "")
 
 
 def _compose_failure(verb: str, args: list[str], ex: Exception) -> tuple[list[str], int]:
-    from tuneforge.cli._hydra_errors import describe_hydra_error
+    from tuneforge.cli._hydra_errors import describe_hydra_error, overridden_key
 
-    key = getattr(ex.__cause__, "full_key", None) or ""
+    key = overridden_key(ex)
     line = describe_hydra_error(ex, _known_keys(verb, args, key) if key else [])
     return ([line], EXIT_CONFIG) if line is not None else _failure(ex)
 
