@@ -66,3 +66,16 @@ def test_multirun_sweeps_every_combination(tmp_path):
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in (tmp_path / "sweep").iterdir() if p.is_dir()) == ["0", "1"]
     assert (tmp_path / "sweep" / "1" / "metrics.json").is_file()
+
+
+def test_users_config_dir_adds_an_experiment_over_our_groups(tmp_path):
+    experiment = tmp_path / "my_conf" / "experiment"
+    experiment.mkdir(parents=True)
+    (experiment / "mine.yaml").write_text(
+        "# @package _global_\ndefaults:\n  - override /model: mlp\n\nmodel:\n  width: 48\n"
+    )
+    result = run_tuneforge(
+        "train", "--config-dir", "my_conf", "experiment=mine", "--cfg", "job", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert "tuneforge.models.MLP" in result.stdout and "width: 48" in result.stdout
