@@ -1,0 +1,89 @@
+"""The error printer: every failure becomes lines of `error: ...` on stderr and an exit code.
+
+Errors a user can fix (TuneforgeError, Hydra's composition errors) name the problem and the fix.
+Anything else is a bug: one line with its type, and the traceback in the run's log file.
+"""
+
+import logging
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from tuneforge.cli.errors import EXIT_BUG, EXIT_CONFIG, TuneforgeError
+
+log = logging.getLogger("tuneforge")
+
+
+def user_wants_traceback() -> bool:
+    return os.environ.get("TUNEFORGE_USER_FULL_ERROR") == "1"
+
+
+def log_to_files(message: str, exc_info: BaseException) -> None:
+    """Record the failure with its traceback in the run's log file, not on the console."""
+    record = log.makeRecord(log.name, logging.ERROR, __file__, 0, message, None, None)
+    record.exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
+
+
+def remove_if_unused(run_dir: Path) -> None:
+    """Remove a run folder that holds only what Hydra wrote before the config was refused.
+
+    A folder with anything else in it (a user's earlier run) is left alone.
+    """
+    if not run_dir.is_dir():
+        return
+    hydra_only = {".hydra", *(p.name for p in run_dir.glob("*.log"))}
+    if {p.name for p in run_dir.iterdir()} <= hydra_only:
+        logging.shutdown()  # close the log file before removing it
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def fail(lines: list[str], code: int) -> None:
+    for line in lines:
+        print(f"error: {line}", file=sys.stderr)
+    sys.exit(code)
+
+
+def failure(ex: BaseException) -> tuple[list[str], int]:
+    """The lines to print for `ex`, and the exit code."""
+    if isinstance(ex, TuneforgeError):
+        return ex.lines, ex.exit_code
+    first = next((line for line in str(ex).splitlines() if line.strip()), "")
+    return [
+        f"{type(ex).__name__}: {first} (unexpected; set HYDRA_FULL_ERROR=1 for the traceback)"
+    ], EXIT_BUG
+
+
+def _known_keys(conf: Path, verb: str, args: list[str], bad_key: str) -> list[str]:
+    """Every key of the config composed without the bad override, for 'did you mean'."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    overrides = [a for a in args if "=" in a and a.split("=")[0].lstrip("+~") != bad_key]
+    try:
+        with initialize_config_dir(str(conf), version_base="1.3"):
+            cfg = compose(verb, overrides=overrides)
+    except Exception:
+        return []
+
+    def walk(node: Any, prefix: str) -> list[str]:
+        """Every key under `node`, inner ones too (a mistyped group name is one of those)."""
+        if not isinstance(node, dict):
+            return []
+        keys = [f"{prefix}{key}" for key in node]
+        return keys + [k for key, value in node.items() for k in walk(value, f"{prefix}{key}.")]
+
+    return walk(OmegaConf.to_container(cfg), "")
+
+
+def compose_failure(conf: Path, verb: str, args: list[str], ex: Exception) -> tuple[list[str], int]:
+    """The line for an error composing `verb`'s config from `conf` with `args`."""
+    from tuneforge.cli._hydra_errors import describe_hydra_error, overridden_key
+
+    key = overridden_key(ex)
+    line = describe_hydra_error(ex, _known_keys(conf, verb, args, key) if key else [])
+    return ([line], EXIT_CONFIG) if line is not None else failure(ex)
