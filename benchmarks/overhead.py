@@ -17,7 +17,7 @@ other work on the machine moves less than it moves a mean.
 Rich draws the progress bar only when stdout is a terminal: run this from a terminal (or with
 TTY_COMPATIBLE=1) to count the drawing too.
 
-Run: .venv/bin/python benchmarks/overhead.py [--epochs 8] [--warmup 1] [--repeats 5]
+Run: .venv/bin/python benchmarks/overhead.py [--epochs 8] [--repeats 5] [--batch-size 64]
 """
 
 import argparse
@@ -127,6 +127,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=8, help="epochs per run, warmup included")
     parser.add_argument("--warmup", type=int, default=1, help="first epochs left out of the time")
     parser.add_argument("--repeats", type=int, default=5, help="runs of each variant")
+    parser.add_argument("--batch-size", type=int, default=64, help="data.batch_size of every run")
     args = parser.parse_args()
     if not 0 <= args.warmup < args.epochs:
         parser.error("--warmup must be at least 0 and below --epochs")
@@ -135,7 +136,14 @@ def main() -> None:
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
 
     configs = {
-        label: compose_train([*overrides, f"trainer.max_epochs={args.epochs}", *NO_VALIDATION])
+        label: compose_train(
+            [
+                *overrides,
+                f"trainer.max_epochs={args.epochs}",
+                f"data.batch_size={args.batch_size}",
+                *NO_VALIDATION,
+            ]
+        )
         for label, overrides in TUNEFORGE_VARIANTS.items()
     }
     default = next(iter(configs))
