@@ -7,13 +7,13 @@ never reads Hydra's global state.
 import copy
 import inspect
 import logging
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, open_dict
 
+from tuneforge.cli._logging import route_library_logs
 from tuneforge.cli.errors import ConfigError
 from tuneforge.cli.validate import TRAIN_SCHEMA, validate
 
@@ -80,32 +80,6 @@ def _model_inputs(model_cfg: DictConfig, spec: dict[str, Any]) -> dict[str, Any]
     return takes
 
 
-class _DropTips(logging.Filter):
-    """Lightning's advertisements ('Tip: try installing ...') are not about the run."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "Tip:" not in str(record.msg)
-
-
-def route_library_logs() -> None:
-    """Send Lightning's and torchmetrics' messages through the root logger only.
-
-    Lightning adds its own console handler when imported, so under Hydra (which configures the
-    root logger: console and the run's log file) every line would print twice.
-    """
-    # Lightning's own use of a deprecated torch API; nothing a user can act on.
-    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
-    if not logging.getLogger().handlers:
-        return  # nobody configured logging (a notebook): keep the libraries' own handlers
-    for name in ("lightning", "lightning.pytorch", "lightning.fabric", "torchmetrics"):
-        library_log = logging.getLogger(name)
-        library_log.handlers.clear()
-        library_log.propagate = True
-    rank_zero = logging.getLogger("lightning.pytorch.utilities.rank_zero")
-    if not any(isinstance(f, _DropTips) for f in rank_zero.filters):
-        rank_zero.addFilter(_DropTips())
-
-
 def _without_logging_callbacks(callbacks: list) -> list:
     """Drop callbacks that only write to a logger, so `logger=none` composes with any callbacks."""
     from lightning.pytorch.callbacks import LearningRateMonitor
@@ -132,7 +106,6 @@ def build(cfg: DictConfig, run_dir: str | Path) -> Built:
         ConfigError: with every problem of the config, before anything is built.
     """
     import lightning as L
-    from hydra.utils import instantiate
 
     from tuneforge import __version__
     from tuneforge.callbacks import MonitoredBest, StoreRunConfig
@@ -141,15 +114,11 @@ def build(cfg: DictConfig, run_dir: str | Path) -> Built:
     run_dir = Path(run_dir)
     cfg = with_run_dir(cfg, run_dir)
     config = validate(cfg, TRAIN_SCHEMA)
-    if cfg.get("finetune", {}).get("checkpoint"):
-        raise ConfigError(
-            "finetune.checkpoint: loading pretrained weights is not available in this version; "
-            "remove finetune.checkpoint to train from scratch"
-        )
     L.seed_everything(cfg.seed, workers=True, verbose=False)
 
     # 1. Data: its setup() tells the model what it needs (input shape, class count).
-    transforms = [instantiate(t) for t in cfg.get("augmentation", {}).get("train", [])]
+    augmentation = cfg.get("augmentation", {}).get("train", [])
+    transforms = [_instantiate(t, f"augmentation.train[{i}]") for i, t in enumerate(augmentation)]
     datamodule = _instantiate(cfg.data, "data", train_transforms=transforms)
     datamodule.prepare_data()
     datamodule.setup("fit")
@@ -158,7 +127,12 @@ def build(cfg: DictConfig, run_dir: str | Path) -> Built:
     # 2. Model: a plain nn.Module sized by the data.
     model = _instantiate(cfg.model, "model", **_model_inputs(cfg.model, spec))
 
-    # 3. Fine-tuning (weights, freezing) comes here.
+    # 3. Fine-tuning: pretrained weights cannot be loaded yet; say so rather than ignore them.
+    if cfg.get("finetune", {}).get("checkpoint"):
+        raise ConfigError(
+            "finetune.checkpoint: loading pretrained weights is not available in this version; "
+            "remove finetune.checkpoint to train from scratch"
+        )
 
     # 4. Task: loss, metrics, and the optimizer over the trainable parameter groups.
     optimizer = _instantiate(cfg.optimizer, "optimizer")

@@ -1,0 +1,30 @@
+"""Logging under Hydra: one handler for every library, no advertisements."""
+
+import logging
+import warnings
+
+
+class _DropTips(logging.Filter):
+    """Lightning's advertisements ('Tip: try installing ...') are not about the run."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Tip:" not in str(record.msg)
+
+
+def route_library_logs() -> None:
+    """Send Lightning's and torchmetrics' messages through the root logger only.
+
+    Lightning adds its own console handler when imported, so under Hydra (which configures the
+    root logger: console and the run's log file) every line would print twice.
+    """
+    # Lightning's own use of a deprecated torch API; nothing a user can act on.
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+    if not logging.getLogger().handlers:
+        return  # nobody configured logging (a notebook): keep the libraries' own handlers
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric", "torchmetrics"):
+        library_log = logging.getLogger(name)
+        library_log.handlers.clear()
+        library_log.propagate = True
+    rank_zero = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    if not any(isinstance(f, _DropTips) for f in rank_zero.filters):
+        rank_zero.addFilter(_DropTips())
