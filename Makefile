@@ -8,7 +8,10 @@ BIN := $(VENV)/bin
 # Reinstall when the dependencies change, not on every call.
 STAMP := $(VENV)/.installed
 
-.PHONY: setup train test lint format
+# Real data the tests read: Debian's full Fashion-MNIST (apt needs root, as on CI).
+FASHION_MNIST := /usr/share/datasets/fashion-mnist
+
+.PHONY: setup train test test-data lint format
 
 setup: $(STAMP)
 
@@ -21,7 +24,12 @@ $(STAMP): pyproject.toml constraints.txt
 train: $(STAMP)
 	$(BIN)/tuneforge train $(ARGS)
 
-test: $(STAMP)
+test-data:
+	@test -d $(FASHION_MNIST) || apt-get install -y -qq dataset-fashion-mnist \
+	  || { apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist; } \
+	  || { echo "error: the tests need Debian's dataset-fashion-mnist: run 'sudo apt-get install dataset-fashion-mnist'" >&2; exit 1; }
+
+test: $(STAMP) test-data
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

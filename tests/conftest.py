@@ -12,6 +12,8 @@ from tuneforge.cli.main import config_dir
 
 REPO = Path(__file__).resolve().parents[1]
 TUNEFORGE = Path(sys.executable).parent / "tuneforge"
+# Debian's dataset-fashion-mnist package; `make test` installs it.
+FASHION_MNIST_ROOT = Path("/usr/share/datasets/fashion-mnist")
 
 
 def compose_config(verb: str = "train", overrides: list[str] | None = None):

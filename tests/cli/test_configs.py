@@ -6,7 +6,7 @@ from tuneforge.cli.build import build
 from tuneforge.cli.main import config_dir
 from tuneforge.cli.validate import TRAIN_SCHEMA, validate
 
-from ..conftest import compose_config
+from ..conftest import FASHION_MNIST_ROOT, compose_config
 
 CONF = config_dir()
 GROUPS = sorted(
@@ -40,7 +40,13 @@ def test_every_config_file_opens_with_what_it_is(path):
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_every_experiment_runs_one_batch(experiment, tmp_path):
     cfg = compose_config(
-        "train", [f"experiment={experiment}", "debug=fast", f"paths.output_dir={tmp_path}"]
+        "train",
+        [
+            f"experiment={experiment}",
+            "debug=fast",
+            f"paths.output_dir={tmp_path}",
+            f"paths.data_dir={FASHION_MNIST_ROOT}",  # image sets read offline from here
+        ],
     )
     built = build(cfg, tmp_path)
     built.trainer.fit(built.task, datamodule=built.datamodule)

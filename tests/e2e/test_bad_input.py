@@ -29,6 +29,7 @@ TRAIN_CASES = [
     (["modle=cnn"], 2, ["modle is not a key", "did you mean model?"]),
     (["optimizer.betas=[0.9]"], 2, ["optimizer.betas=[0.9]", "a list of 2 values"]),
     (["scheduler=null"], 2, ["cannot be set to null", "scheduler=none"]),
+    (["data=fashion_mnist", "data.root=nowhere"], 3, ["'nowhere'", "data.download=true"]),
 ]
 
 

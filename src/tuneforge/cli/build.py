@@ -14,7 +14,7 @@ from typing import Any
 from omegaconf import DictConfig, open_dict
 
 from tuneforge.cli._logging import route_library_logs
-from tuneforge.cli.errors import ConfigError
+from tuneforge.cli.errors import ConfigError, DataError
 from tuneforge.cli.validate import TRAIN_SCHEMA, validate
 
 log = logging.getLogger(__name__)
@@ -120,8 +120,11 @@ def build(cfg: DictConfig, run_dir: str | Path) -> Built:
     augmentation = cfg.get("augmentation", {}).get("train", [])
     transforms = [_instantiate(t, f"augmentation.train[{i}]") for i, t in enumerate(augmentation)]
     datamodule = _instantiate(cfg.data, "data", train_transforms=transforms)
-    datamodule.prepare_data()
-    datamodule.setup("fit")
+    try:
+        datamodule.prepare_data()
+        datamodule.setup("fit")
+    except (FileNotFoundError, ValueError) as ex:  # missing, empty or damaged data
+        raise DataError(f"data: {str(ex).splitlines()[0]}") from ex
     spec = datamodule.spec
 
     # 2. Model: a plain nn.Module sized by the data.

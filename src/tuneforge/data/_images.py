@@ -1,0 +1,137 @@
+"""In-memory image classification sets: a seeded validation split of the official training set,
+per-channel statistics from the training split only, and per-sample augmentation."""
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from tuneforge.data._tensors import TensorClassificationDataset, check_fractions, stratified_split
+
+
+class Standardize:
+    """uint8 image (C, H, W) -> float32 scaled to [0, 1], minus the mean, over the std, per channel.
+
+    A plain tensor expression: per sample it costs a fraction of torchvision's Normalize.
+    """
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32).view(-1, 1, 1)
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        return (image.float() / 255 - self.mean) / self.std
+
+
+class InMemoryImageDataModule(L.LightningDataModule):
+    """Base for image sets small enough to hold as one uint8 tensor (MNIST, CIFAR-10).
+
+    Subclasses name their classes and implement `load()`. The official test set is the test
+    split; `val_fraction` of the training set, stratified by class, is the validation split.
+
+    Args:
+        root: folder that holds the dataset files.
+        download: fetch the files into `root` when they are missing (needs a network).
+        batch_size: samples per batch, for every split.
+        val_fraction: share of the training set held out for validation.
+        split_seed: seed of the validation split, apart from the training seed.
+        num_workers: data loader worker processes (0: load in the main process).
+        mean, std: per-channel statistics of [0, 1] pixels; computed from the training split
+            when not given.
+        train_transforms: callables applied to each uint8 training image (augmentation).
+    """
+
+    class_names: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        root: str = "data",
+        download: bool = False,
+        batch_size: int = 128,
+        val_fraction: float = 0.1,
+        split_seed: int = 0,
+        num_workers: int = 0,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+        train_transforms: Sequence[Callable[[torch.Tensor], torch.Tensor]] = (),
+    ) -> None:
+        super().__init__()
+        check_fractions(val_fraction, 0.0)
+        self.root = Path(root)
+        self.download = download
+        self.batch_size = batch_size
+        self.val_fraction = val_fraction
+        self.split_seed = split_seed
+        self.num_workers = num_workers
+        self.mean = list(mean) if mean is not None else None
+        self.std = list(std) if std is not None else None
+        self.train_transforms = list(train_transforms)
+        self.splits: dict[str, TensorClassificationDataset] = {}
+        self.image_shape: tuple[int, int, int] | None = None
+
+    def load(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Train images (N, C, H, W) uint8, train labels (N,) int64, then the same for test."""
+        raise NotImplementedError
+
+    @property
+    def spec(self) -> dict:
+        return {"input_shape": self.image_shape, "num_classes": len(self.class_names)}
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits:
+            return
+        train_x, train_y, test_x, test_y = self.load()
+        self.image_shape = tuple(train_x.shape[1:])
+        train, val, _ = stratified_split(train_y.numpy(), self.val_fraction, 0.0, self.split_seed)
+        if self.mean is None or self.std is None:
+            pixels = train_x[torch.from_numpy(train)].float() / 255  # (N, C, H, W)
+            self.mean = pixels.mean(dim=(0, 2, 3)).tolist()
+            self.std = pixels.std(dim=(0, 2, 3)).tolist()
+        standardize = Standardize(self.mean, self.std)
+        for name, images, labels, augment in (
+            ("train", train_x[train], train_y[train], self.train_transforms),
+            ("val", train_x[val], train_y[val], []),
+            ("test", test_x, test_y, []),
+        ):
+            self.splits[name] = TensorClassificationDataset(images, labels, [*augment, standardize])
+
+    def _loader(self, split: str, shuffle: bool = False) -> DataLoader:
+        return DataLoader(
+            self.splits[split],
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test")
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader("test")
+
+    def labels(self, split: str) -> torch.Tensor:
+        """The true labels of a split, in loader order (used to write predictions)."""
+        return self.splits[split].labels
+
+    def state_dict(self) -> dict:
+        """The training split's statistics, stored in checkpoints for eval and predict."""
+        return {"mean": self.mean, "std": self.std}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.mean, self.std = state_dict["mean"], state_dict["std"]
+
+
+def as_image_tensor(images: np.ndarray) -> torch.Tensor:
+    """(N, H, W) or (N, H, W, C) uint8 -> (N, C, H, W) uint8 tensor."""
+    tensor = torch.from_numpy(np.ascontiguousarray(images))
+    return tensor.unsqueeze(1) if tensor.ndim == 3 else tensor.permute(0, 3, 1, 2).contiguous()
