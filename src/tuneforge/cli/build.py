@@ -58,24 +58,40 @@ def _try_optimizer(optimizer: Any, model: Any) -> None:
         raise ConfigError(f"optimizer: {str(ex).splitlines()[0]}") from ex
 
 
-def _model_inputs(model_cfg: DictConfig, spec: dict[str, Any]) -> dict[str, Any]:
-    """The data facts that the model's constructor takes (input_shape, num_classes, ...)."""
+def _data_inputs(target: str, node: DictConfig, spec: dict[str, Any], role: str) -> dict[str, Any]:
+    """The data facts that `target`'s constructor takes (input_shape, num_classes, ...).
+
+    A regression table's `num_outputs` sizes a model's head, which our models call num_classes.
+
+    Raises:
+        ConfigError: when the constructor needs a fact this data does not tell.
+    """
     from hydra.utils import get_object
 
-    params = inspect.signature(get_object(model_cfg._target_)).parameters
-    takes = {name: value for name, value in spec.items() if name in params}
+    params = inspect.signature(get_object(target)).parameters
+    facts = dict(spec)
+    if role == "model" and "num_outputs" in spec:
+        facts.setdefault("num_classes", spec["num_outputs"])
+    takes = {name: value for name, value in facts.items() if name in params}
     needs = {
         name
         for name, p in params.items()
         if p.default is inspect.Parameter.empty
         and p.kind is p.POSITIONAL_OR_KEYWORD
-        and name not in model_cfg
+        and name not in node
+        and name not in {"model", "optimizer"}
     }
-    if needs - takes.keys():
-        missing = ", ".join(sorted(needs - takes.keys()))
+    missing = sorted(needs - takes.keys())
+    if missing:
+        kind = f" ({spec['task']} data)" if "task" in spec else ""
+        fix = (
+            f"choose task={spec['task']}"
+            if role == "task" and "task" in spec
+            else (f"choose a {role} that fits this data")
+        )
         raise ConfigError(
-            f"model {model_cfg._target_} needs {missing}, which the data does not provide; "
-            "choose a model that fits this data"
+            f"{role} {target} needs {', '.join(missing)}, which the data{kind} does not "
+            f"provide; {fix}"
         )
     return takes
 
@@ -99,8 +115,11 @@ def with_run_dir(cfg: DictConfig, run_dir: Path) -> DictConfig:
     return cfg
 
 
-def build(cfg: DictConfig, run_dir: str | Path) -> Built:
+def build(cfg: DictConfig, run_dir: str | Path, data_state: dict | None = None) -> Built:
     """Build data, model, task and trainer for a run whose artifacts go to `run_dir`.
+
+    `data_state` is what a trained run's DataModule fitted (statistics, vocabularies), read back
+    from its checkpoint, so eval and predict transform data exactly as training did.
 
     Raises:
         ConfigError: with every problem of the config, before anything is built.
@@ -120,6 +139,8 @@ def build(cfg: DictConfig, run_dir: str | Path) -> Built:
     augmentation = cfg.get("augmentation", {}).get("train", [])
     transforms = [_instantiate(t, f"augmentation.train[{i}]") for i, t in enumerate(augmentation)]
     datamodule = _instantiate(cfg.data, "data", train_transforms=transforms)
+    if data_state is not None:
+        datamodule.load_state_dict(data_state)
     try:
         datamodule.prepare_data()
         datamodule.setup("fit")
@@ -128,7 +149,9 @@ def build(cfg: DictConfig, run_dir: str | Path) -> Built:
     spec = datamodule.spec
 
     # 2. Model: a plain nn.Module sized by the data.
-    model = _instantiate(cfg.model, "model", **_model_inputs(cfg.model, spec))
+    model = _instantiate(
+        cfg.model, "model", **_data_inputs(cfg.model._target_, cfg.model, spec, "model")
+    )
 
     # 3. Fine-tuning: pretrained weights cannot be loaded yet; say so rather than ignore them.
     if cfg.get("finetune", {}).get("checkpoint"):
@@ -145,9 +168,9 @@ def build(cfg: DictConfig, run_dir: str | Path) -> Built:
         cfg.task,
         "task",
         model=model,
-        num_classes=spec["num_classes"],
         optimizer=optimizer,
         scheduler=scheduler,
+        **_data_inputs(cfg.task._target_, cfg.task, spec, "task"),
     )
     logged = task.logged_metrics()
     if cfg.monitor.metric not in logged:

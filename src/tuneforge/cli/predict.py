@@ -36,20 +36,14 @@ def run(cfg: DictConfig, run_dir: Path) -> Path:
     else:
         loader, targets = datamodule.predict_dataloader(), datamodule.labels("test")
     batches = built.trainer.predict(built.task, dataloaders=loader)
-    probabilities = torch.cat(batches)  # (N, num_classes)
-    confidence, predicted = probabilities.max(dim=1)
-    frame = pd.DataFrame(
-        {
-            "index": range(len(predicted)),
-            "prediction": predicted.numpy(),
-            "probability": confidence.numpy(),
-        }
-    )
+    columns = built.task.prediction_columns(torch.cat(batches))
+    frame = pd.DataFrame({name: values.numpy() for name, values in columns.items()})
+    frame.insert(0, "index", range(len(frame)))
     names = getattr(datamodule, "class_names", None)
-    if names is not None:
-        frame["label"] = [names[i] for i in predicted.tolist()]
+    if names and "probability" in frame:
+        frame["label"] = [names[i] for i in frame["prediction"]]
     if targets is not None:
-        frame["target"] = targets.numpy()
+        frame["target"] = targets.reshape(len(frame), -1)[:, 0].numpy()
     out = run_dir / "predictions.csv"
     write_atomic(out, lambda handle: frame.to_csv(handle, index=False, float_format="%.6f"))
     log.info("%d predictions written to %s", len(frame), out)

@@ -26,7 +26,8 @@ HYDRA_KEYS = {"_target_", "_partial_", "_recursive_", "_convert_", "_args_"}
 INJECTED: dict[str, set[str]] = {
     "data": {"train_transforms"},
     "model": {"input_shape", "num_classes", "vocab_size", "block_size"},
-    "task": {"model", "num_classes", "optimizer", "scheduler"},
+    "task": {"model", "optimizer", "scheduler", "num_classes", "num_outputs"}
+    | {"target_mean", "target_std"},
     "optimizer": {"params"},
     "scheduler": {"optimizer", "total_steps"},
     "trainer": {"callbacks", "logger", "default_root_dir"},

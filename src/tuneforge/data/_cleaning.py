@@ -189,8 +189,9 @@ def outlier_bounds(
 ) -> tuple[list[float | None], list[float | None]]:
     """Per column, the range outside which a value is an outlier (None: no bound).
 
-    IQR: [q1 - t * iqr, q3 + t * iqr]; z-score: mean +- t * std. A column without spread (say a
-    0/1 flag that is mostly 0) gets no bounds, as every rare value would otherwise be an outlier.
+    IQR: [q1 - t * iqr, q3 + t * iqr]; z-score: mean +- t * std, which extreme values widen
+    themselves (hence IQR by default). A column without spread (say a 0/1 flag that is mostly 0)
+    gets no bounds, as every rare value would otherwise be an outlier.
     """
     if method == "iqr":
         q1, q3 = np.nanpercentile(values, [25, 75], axis=0)
@@ -328,5 +329,6 @@ def fit_categorical(train: pd.DataFrame, columns: list[str], strategy: str) -> C
         imputer = SimpleImputer(strategy="most_frequent", keep_empty_features=True).fit(values)
         fill = [str(value) for value in imputer.statistics_]
     filled = np.where(pd.isna(values), np.array(fill, dtype=object), values)
-    vocab = OneHotEncoder(handle_unknown="ignore").fit(filled).categories_
+    # The fill row puts '<missing>' in the vocabulary even when no training cell was missing.
+    vocab = OneHotEncoder().fit(np.vstack([filled, fill])).categories_
     return CategoricalParams(columns, fill, [[str(v) for v in cats] for cats in vocab])

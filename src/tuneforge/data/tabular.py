@@ -26,7 +26,7 @@ from tuneforge.data._tensors import TensorClassificationDataset, check_fractions
 DEFAULT_MISSING_TOKENS = ("?", "NA", "N/A", "n/a", "na", "NaN", "nan", "null", "None", "")
 DEFAULT_OUTLIER_THRESHOLD = {"iqr": 1.5, "zscore": 3.0}
 ROW_COUNTS = ("read", "missing_target", "duplicates", "missing_numeric", "outliers", "unseen_class")
-STATE_KEYS = {"task", "kinds", "class_names", "numeric", "categorical", "report"}
+STATE_KEYS = {"task", "target_scale", "kinds", "class_names", "numeric", "categorical", "report"}
 
 
 def _is_int(value: Any) -> bool:
@@ -117,9 +117,10 @@ class CSVDataModule(L.LightningDataModule):
         train_transforms: Sequence[Callable[[torch.Tensor], torch.Tensor]] = (),
     ) -> None:
         super().__init__()
+        arguments = locals()
         for name, (ok, allowed) in RULES.items():
-            if not ok(locals()[name]):
-                raise ValueError(f"{name}={locals()[name]!r} is not allowed; it must be {allowed}")
+            if not ok(arguments[name]):
+                raise ValueError(f"{name}={arguments[name]!r} is not allowed; it must be {allowed}")
         check_fractions(val_fraction, test_fraction)
         self.path, self.target, self.task = path, target, task
         self.batch_size, self.num_workers = batch_size, num_workers
@@ -139,8 +140,16 @@ class CSVDataModule(L.LightningDataModule):
     def spec(self) -> dict:
         """What the model and the task need to know about this data."""
         width = len(self._numeric.columns) + sum(map(len, self._categorical.vocab))
-        if self._fitted()["task"] == "regression":
-            return {"input_shape": (width,), "num_outputs": 1, "task": "regression"}
+        fitted = self._fitted()
+        if fitted["task"] == "regression":
+            mean, std = fitted["target_scale"]
+            return {
+                "input_shape": (width,),
+                "num_outputs": 1,
+                "task": "regression",
+                "target_mean": mean,  # the task learns standardized targets and reports in units
+                "target_std": std,
+            }
         classes = len(self.class_names)
         return {"input_shape": (width,), "num_classes": classes, "task": "classification"}
 
@@ -158,9 +167,9 @@ class CSVDataModule(L.LightningDataModule):
     def report_table(self) -> Table:
         """The per-column part of `report`, for a terminal."""
         table = Table(title=f"{self.path}: {self.report['rows']['read']} rows read")
-        for heading in ("column", "kind", "missing", "missing cells", "clipped", "dropped"):
+        for heading in ("column", "kind", "missing", "action", "clipped", "dropped"):
             table.add_column(
-                heading, justify="right" if heading in ("missing", "clipped", "dropped") else "left"
+                heading, justify="left" if heading in ("column", "kind", "action") else "right"
             )
         for name, column in self.report["columns"].items():
             counts = [column.get(f"outliers_{done}", "") for done in ("clipped", "dropped")]
@@ -173,29 +182,20 @@ class CSVDataModule(L.LightningDataModule):
             return
         path = Path(self.path)
         table, rows, kinds = self._read_rows(path)
+        if self._state:
+            self._require_features(table, "data.path", path)
         numeric = [name for name, kind in kinds.items() if kind == "numeric"]
         missing = {name: int(count) for name, count in table.isna().sum().items()}
         if self.numeric_missing == "drop":
             table, rows["missing_numeric"] = _drop(table, table[numeric].isna().any(axis=1))
         task = self._state.get("task") or self.task or cleaning.infer_task(table[self.target])
         parts, stratified = self._split(table, task, path)
-        bounds = self._outlier_bounds(parts["train"], numeric)
-        beyond = {
-            n: cleaning.outside(cleaning.numbers(p, numeric), *bounds) for n, p in parts.items()
-        }
-        clipped = sum(
-            b.sum(axis=0) for n, b in beyond.items() if n != "train" or self.outliers == "clip"
-        )
-        dropped = beyond["train"].sum(axis=0) if self.outliers == "drop" else np.zeros_like(clipped)
-        if self.outliers == "drop":
-            parts["train"], rows["outliers"] = _drop(parts["train"], beyond["train"].any(axis=1))
+        bounds, counts = self._outliers(parts, numeric, rows)
         if not self._state:
             self._state = self._fit(parts["train"], kinds, task, bounds)
-        self._require_features(table, "data.path", path)
         rows["unseen_class"] = sum(self._build(name, part) for name, part in parts.items())
         if "report" not in self._state:
-            counts = {"missing": missing, "clipped": clipped.tolist(), "dropped": dropped.tolist()}
-            self._state["report"] = self._report(rows, counts, stratified)
+            self._state["report"] = self._report(rows, counts | {"missing": missing}, stratified)
 
     def _read_rows(self, path: Path) -> tuple[pd.DataFrame, dict[str, int], dict[str, str]]:
         """The table without rows that lack a target or repeat one; row counts; column kinds."""
@@ -208,9 +208,10 @@ class CSVDataModule(L.LightningDataModule):
         drop_ids = self.drop_id_columns
         kinds = self._state.get("kinds") or cleaning.column_kinds(table, self.target, drop_ids)
         if not {"numeric", "categorical"} & set(kinds.values()):
+            found = ", ".join(f"{name}: {kind}" for name, kind in kinds.items()) or "none"
             raise ValueError(
                 f"data.path '{path}' has no feature column besides target '{self.target}' "
-                f"({kinds}); add feature columns, or set drop_id_columns=false"
+                f"({found}); add feature columns, or set drop_id_columns=false"
             )
         return table, rows, kinds
 
@@ -226,14 +227,28 @@ class CSVDataModule(L.LightningDataModule):
         strata = pd.factorize(values)[0] if task == "classification" else None
         return cleaning.split_rows(table, strata, *self.fractions, self.split_seed, path)
 
-    def _outlier_bounds(self, train: pd.DataFrame, numeric: list[str]) -> tuple[list, list]:
-        """Fitted bounds, or ones from the training rows; None where a column has no bound."""
+    def _outliers(self, parts: dict, numeric: list[str], rows: dict[str, int]) -> tuple:
+        """Outlier bounds, fitted or loaded; drops training rows beyond them when asked to.
+
+        Returns the bounds and, per numeric column, how many values were clipped and dropped.
+        """
         if self._state:
-            return self._numeric.low, self._numeric.high
-        if self.outliers == "keep" or not numeric:
-            return [None] * len(numeric), [None] * len(numeric)
-        values = cleaning.numbers(train, numeric)
-        return cleaning.outlier_bounds(values, self.outlier_method, self.outlier_threshold)
+            bounds = self._numeric.low, self._numeric.high
+        elif self.outliers == "keep" or not numeric:
+            bounds = [None] * len(numeric), [None] * len(numeric)
+        else:
+            values = cleaning.numbers(parts["train"], numeric)
+            bounds = cleaning.outlier_bounds(values, self.outlier_method, self.outlier_threshold)
+        beyond = {
+            name: cleaning.outside(cleaning.numbers(part, numeric), *bounds)
+            for name, part in parts.items()
+        }
+        dropping = self.outliers == "drop"
+        if dropping:
+            parts["train"], rows["outliers"] = _drop(parts["train"], beyond["train"].any(axis=1))
+        clipped = sum(b.sum(axis=0) for n, b in beyond.items() if n != "train" or not dropping)
+        dropped = beyond["train"].sum(axis=0) if dropping else np.zeros(len(numeric), int)
+        return bounds, {"clipped": clipped.tolist(), "dropped": dropped.tolist()}
 
     def _fit(self, train: pd.DataFrame, kinds: dict[str, str], task: str, bounds: tuple) -> dict:
         """Everything learnt from the training rows, as plain data."""
@@ -241,8 +256,13 @@ class CSVDataModule(L.LightningDataModule):
         categorical = [name for name, kind in kinds.items() if kind == "categorical"]
         scaling = (self.numeric_missing, self.normalization)
         names = cleaning.target_values(train[self.target], task)
+        regression = task == "regression"
+        targets = names.to_numpy(np.float64) if regression else None
         return {
             "task": task,
+            "target_scale": [float(targets.mean()), float(targets.std() or 1.0)]
+            if regression
+            else None,
             "kinds": kinds,
             "class_names": cleaning.sorted_classes(names) if task == "classification" else [],
             "numeric": dataclasses.asdict(cleaning.fit_numeric(train, numeric, bounds, *scaling)),
@@ -287,8 +307,8 @@ class CSVDataModule(L.LightningDataModule):
         classes = {}
         if self.class_names:
             labels = torch.cat([split.labels for split in self.splits.values()])
-            counts = labels.bincount(minlength=len(self.class_names)).tolist()
-            classes = dict(zip(self.class_names, counts, strict=True))
+            per_class = labels.bincount(minlength=len(self.class_names)).tolist()
+            classes = dict(zip(self.class_names, per_class, strict=True))
         return {
             "file": str(self.path),
             "target": self.target,

@@ -1,5 +1,6 @@
 """LightningModules: what is optimised and measured for each kind of task."""
 
 from tuneforge.tasks.classification import ClassificationTask
+from tuneforge.tasks.regression import RegressionTask
 
-__all__ = ["ClassificationTask"]
+__all__ = ["ClassificationTask", "RegressionTask"]

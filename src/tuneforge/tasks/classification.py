@@ -1,19 +1,12 @@
 """Classification: cross-entropy with label smoothing; accuracy and macro precision, recall, F1."""
 
-import inspect
-from collections.abc import Callable
-
 import lightning as L
 import torch
 import torchmetrics
 from torch import nn
 from torch.nn import functional as F
-from torch.optim import Optimizer
 
-from tuneforge.tasks._param_groups import decay_groups
-
-OptimizerFactory = Callable[[list[dict]], Optimizer]
-SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
+from tuneforge.tasks._optimizers import OptimizerFactory, SchedulerFactory, configure_optimizers
 
 
 def _metrics(num_classes: int, prefix: str) -> torchmetrics.MetricCollection:
@@ -113,17 +106,16 @@ class ClassificationTask(L.LightningModule):
         """Class probabilities, (B, num_classes)."""
         return self(batch[0]).softmax(dim=-1)
 
+    @staticmethod
+    def prediction_columns(outputs: torch.Tensor) -> dict[str, torch.Tensor]:
+        """predictions.csv's columns from the concatenated `predict_step` outputs."""
+        probability, prediction = outputs.max(dim=1)
+        return {"prediction": prediction, "probability": probability}
+
     def configure_optimizers(self):
-        optimizer = self.optimizer_factory(decay_groups(self.model))
-        if self.scheduler_factory is None:
-            return optimizer
-        if "total_steps" in inspect.signature(self.scheduler_factory).parameters:
-            scheduler = self.scheduler_factory(
-                optimizer, total_steps=int(self.trainer.estimated_stepping_batches)
-            )
-        else:
-            scheduler = self.scheduler_factory(optimizer)
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
-        }
+        return configure_optimizers(
+            self.model,
+            self.optimizer_factory,
+            self.scheduler_factory,
+            int(self.trainer.estimated_stepping_batches),
+        )
