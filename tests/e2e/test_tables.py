@@ -1,10 +1,12 @@
 """A real messy table (palmerpenguins) through train, eval and predict, for both kinds of target."""
 
+import json
 import shutil
 from importlib import resources
 
 import pandas as pd
 import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from ..conftest import run_tuneforge
 from .conftest import read_metrics
@@ -12,7 +14,7 @@ from .test_bad_input import assert_one_line_error
 
 pytestmark = pytest.mark.slow
 
-QUICK = ["model=mlp", "trainer.max_epochs=15", "logger=csv"]
+QUICK = ["model=mlp", "trainer.max_epochs=15"]
 
 
 @pytest.fixture
@@ -32,6 +34,9 @@ def test_classify_species_then_eval_and_predict_new_rows(penguins, tmp_path):
     assert result.returncode == 0, result.stderr
     trained = read_metrics(run)
     assert trained["test/acc"] >= 0.9
+    report = json.loads((run / "data_report.json").read_text())
+    assert report["rows"]["read"] == 344 and report["columns"]["sex"]["missing"] == 11
+    assert "sex" in result.stdout  # the report's table, printed before training
 
     evaluated = run_tuneforge(
         "eval", f"ckpt_path={run}", f"hydra.run.dir={tmp_path / 'ev'}", cwd=tmp_path
@@ -71,6 +76,9 @@ def test_regress_body_mass_in_grams(penguins, tmp_path):
     metrics = read_metrics(run)
     assert metrics["test/r2"] >= 0.6
     assert 100 < metrics["test/mae"] < 600  # grams: predictions come back in the target's units
+    events = EventAccumulator(str(run / "tensorboard"))
+    events.Reload()
+    assert "data/report/text_summary" in events.Tags()["tensors"]
 
 
 def test_classification_task_on_a_numeric_target_says_which_task(penguins, tmp_path):

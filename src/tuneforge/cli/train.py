@@ -28,6 +28,26 @@ def _test(built: Built, best: str | None) -> dict[str, float]:
     return {key: float(value) for key, value in results[0].items()} if results else {}
 
 
+def _report_data(built: Built, run_dir: Path) -> None:
+    """What cleaning did to the data, where the DataModule reports it: printed as a table,
+    written to data_report.json and shown in TensorBoard's text tab."""
+    import json
+
+    from lightning.pytorch.loggers import TensorBoardLogger
+    from rich.console import Console
+
+    report = getattr(built.datamodule, "report", None)
+    if not report:
+        return
+    write_json(run_dir / "data_report.json", report)
+    if hasattr(built.datamodule, "report_table"):
+        Console().print(built.datamodule.report_table())
+    as_markdown = "    " + json.dumps(report, indent=2).replace("\n", "\n    ")  # a code block
+    for logger in built.trainer.loggers:
+        if isinstance(logger, TensorBoardLogger):
+            logger.experiment.add_text("data/report", as_markdown)
+
+
 def _log_hparams(built: Built, metrics: dict[str, Any]) -> None:
     """The resolved config with the final metrics, in TensorBoard's HParams view."""
     from lightning.pytorch.loggers import TensorBoardLogger
@@ -43,6 +63,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """Train the composed config in `run_dir`; return what metrics.json holds."""
     started = time.perf_counter()
     built = build(cfg, run_dir)
+    _report_data(built, run_dir)
     trainer = built.trainer
     trainer.fit(built.task, datamodule=built.datamodule)
 
