@@ -50,6 +50,8 @@ RULES: dict[str, Rule] = {
     "accumulate_grad_batches": Rule("an integer >= 1", lambda v: v >= 1),
     "gradient_clip_val": Rule("a number >= 0", _non_negative),
     "log_every_n_steps": Rule("an integer >= 1", lambda v: v >= 1),
+    "mixup_alpha": Rule("a number >= 0 (0: off)", _non_negative),
+    "cutmix_alpha": Rule("a number >= 0 (0: off)", _non_negative),
 }
 
 

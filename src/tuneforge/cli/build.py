@@ -96,6 +96,21 @@ def _data_inputs(target: str, node: DictConfig, spec: dict[str, Any], role: str)
     return takes
 
 
+def _batch_mixing(augmentation: DictConfig, spec: dict[str, Any]) -> Any:
+    """MixUp/CutMix from `augmentation.mixup_alpha` and `cutmix_alpha`, for class labels only."""
+    from tuneforge.data.batch_transforms import mix_batches
+
+    alphas = augmentation.get("mixup_alpha", 0.0), augmentation.get("cutmix_alpha", 0.0)
+    if not any(alphas):
+        return None
+    if "num_classes" not in spec:
+        raise ConfigError(
+            "augmentation.mixup_alpha and cutmix_alpha mix class labels; set them to 0 for "
+            f"{spec.get('task', 'this')} data"
+        )
+    return mix_batches(spec["num_classes"], *alphas)
+
+
 def _without_logging_callbacks(callbacks: list) -> list:
     """Drop callbacks that only write to a logger, so `logger=none` composes with any callbacks."""
     from lightning.pytorch.callbacks import LearningRateMonitor
@@ -164,13 +179,12 @@ def build(cfg: DictConfig, run_dir: str | Path, data_state: dict | None = None) 
     optimizer = _instantiate(cfg.optimizer, "optimizer")
     _try_optimizer(optimizer, model)
     scheduler = _instantiate(cfg.scheduler, "scheduler") if cfg.get("scheduler") else None
+    task_inputs = _data_inputs(cfg.task._target_, cfg.task, spec, "task")
+    mixing = _batch_mixing(cfg.get("augmentation", {}), spec)
+    if mixing is not None:
+        task_inputs["batch_transform"] = mixing
     task = _instantiate(
-        cfg.task,
-        "task",
-        model=model,
-        optimizer=optimizer,
-        scheduler=scheduler,
-        **_data_inputs(cfg.task._target_, cfg.task, spec, "task"),
+        cfg.task, "task", model=model, optimizer=optimizer, scheduler=scheduler, **task_inputs
     )
     logged = task.logged_metrics()
     if cfg.monitor.metric not in logged:

@@ -27,7 +27,7 @@ INJECTED: dict[str, set[str]] = {
     "data": {"train_transforms"},
     "model": {"input_shape", "num_classes", "vocab_size", "block_size"},
     "task": {"model", "optimizer", "scheduler", "num_classes", "num_outputs"}
-    | {"target_mean", "target_std"},
+    | {"target_mean", "target_std", "batch_transform"},
     "optimizer": {"params"},
     "scheduler": {"optimizer", "total_steps"},
     "trainer": {"callbacks", "logger", "default_root_dir"},
@@ -36,6 +36,9 @@ INJECTED: dict[str, set[str]] = {
 # Keys that tuneforge's own code reads, with their types.
 TRAIN_SCHEMA: dict[str, Any] = {
     "seed": int,
+    # Optional (None: may be absent), so a user's own augmentation files need not name them.
+    "augmentation.mixup_alpha": float | None,
+    "augmentation.cutmix_alpha": float | None,
     "monitor.metric": str,
     "monitor.mode": Literal["min", "max"],
     "test": bool,
@@ -56,9 +59,12 @@ def check_schema(container: dict, schema: dict[str, Any]) -> list[str]:
     for key, annotation in schema.items():
         present, value = _select(container, key)
         if not present:
-            problems.append(f"{key} is missing from the config; set {key}=VALUE")
+            if not conforms(None, annotation):
+                problems.append(f"{key} is missing from the config; set {key}=VALUE")
         elif not conforms(value, annotation):
             problems.append(f"{key}={value!r} is not valid; expected {describe(annotation)}")
+        elif (rule := broken_rule(key.rsplit(".", 1)[-1], value)) is not None:
+            problems.append(f"{key}={value!r} is not valid; expected {rule.allowed}")
     return problems
 
 

@@ -1,5 +1,7 @@
 """Classification: cross-entropy with label smoothing; accuracy and macro precision, recall, F1."""
 
+from collections.abc import Callable
+
 import lightning as L
 import torch
 import torchmetrics
@@ -40,6 +42,7 @@ class ClassificationTask(L.LightningModule):
         label_smoothing: share of the target mass spread over all classes.
         channels_last: keep the model's weights and 4D inputs in channels-last memory order,
             which convolutions on CPUs and tensor cores run faster in.
+        batch_transform: applied to each training batch (x, y) -> (x, soft labels), e.g. MixUp.
     """
 
     def __init__(
@@ -50,8 +53,10 @@ class ClassificationTask(L.LightningModule):
         scheduler: SchedulerFactory | None = None,
         label_smoothing: float = 0.0,
         channels_last: bool = False,
+        batch_transform: Callable[[torch.Tensor, torch.Tensor], tuple] | None = None,
     ) -> None:
         super().__init__()
+        self.batch_transform = batch_transform
         self.channels_last = channels_last
         if channels_last:
             model = model.to(memory_format=torch.channels_last)
@@ -80,6 +85,8 @@ class ClassificationTask(L.LightningModule):
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         x, y = batch
+        if self.batch_transform is not None:
+            x, y = self.batch_transform(x, y)  # y: (B, num_classes) soft labels
         loss = self._loss(self(x), y)
         # self.log costs about half a millisecond per call, a tenth of a small model's step; the
         # Trainer writes step metrics only every log_every_n_steps, so log just those steps.
