@@ -4,11 +4,10 @@ per-channel statistics from the training split only, and per-sample augmentation
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
 
+from tuneforge.data._base import SplitsDataModule
 from tuneforge.data._tensors import TensorClassificationDataset, check_fractions, stratified_split
 
 
@@ -26,7 +25,7 @@ class Standardize:
         return (image.float() / 255 - self.mean) / self.std
 
 
-class InMemoryImageDataModule(L.LightningDataModule):
+class InMemoryImageDataModule(SplitsDataModule):
     """Base for image sets small enough to hold as one uint8 tensor (MNIST, CIFAR-10).
 
     Subclasses name their classes and implement `load()`. The official test set is the test
@@ -69,7 +68,6 @@ class InMemoryImageDataModule(L.LightningDataModule):
         self.mean = list(mean) if mean is not None else None
         self.std = list(std) if std is not None else None
         self.train_transforms = list(train_transforms)
-        self.splits: dict[str, TensorClassificationDataset] = {}
         self.image_shape: tuple[int, int, int] | None = None
 
     def load(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -97,31 +95,6 @@ class InMemoryImageDataModule(L.LightningDataModule):
             ("test", test_x, test_y, []),
         ):
             self.splits[name] = TensorClassificationDataset(images, labels, [*augment, standardize])
-
-    def _loader(self, split: str, shuffle: bool = False) -> DataLoader:
-        return DataLoader(
-            self.splits[split],
-            batch_size=self.batch_size,
-            shuffle=shuffle,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val")
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test")
-
-    def predict_dataloader(self) -> DataLoader:
-        return self._loader("test")
-
-    def labels(self, split: str) -> torch.Tensor:
-        """The true labels of a split, in loader order (used to write predictions)."""
-        return self.splits[split].labels
 
     def state_dict(self) -> dict:
         """The training split's statistics, stored in checkpoints for eval and predict."""

@@ -7,11 +7,11 @@ training split's mean and standard deviation.
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import lightning as L
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from tuneforge.data._base import SplitsDataModule
 from tuneforge.data._tensors import (
     TensorClassificationDataset,
     check_fractions,
@@ -22,7 +22,7 @@ IMAGE_SHAPE = (1, 8, 8)
 MAX_PIXEL = 16.0
 
 
-class DigitsDataModule(L.LightningDataModule):
+class DigitsDataModule(SplitsDataModule):
     """Seeded, stratified train/val/test splits of the digits set.
 
     Args:
@@ -53,7 +53,6 @@ class DigitsDataModule(L.LightningDataModule):
         self.split_seed = split_seed
         self.num_workers = num_workers
         self.train_transforms = list(train_transforms)
-        self.splits: dict[str, TensorClassificationDataset] = {}
         self.mean = 0.0
         self.std = 1.0
 
@@ -87,31 +86,6 @@ class DigitsDataModule(L.LightningDataModule):
         tensor = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))
         return ((tensor - self.mean) / self.std).unsqueeze(1)
 
-    def _loader(self, split: str, shuffle: bool = False) -> DataLoader:
-        return DataLoader(
-            self.splits[split],
-            batch_size=self.batch_size,
-            shuffle=shuffle,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val")
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test")
-
-    def predict_dataloader(self) -> DataLoader:
-        return self._loader("test")
-
-    def labels(self, split: str) -> torch.Tensor:
-        """The true labels of a split, in loader order (used to write predictions)."""
-        return self.splits[split].labels
-
     def read_inputs(self, path: str | Path) -> DataLoader:
         """A loader over new images in a file, scaled like the training data.
 
@@ -138,7 +112,7 @@ class DigitsDataModule(L.LightningDataModule):
             )
         images = array.reshape(-1, 8, 8).astype(np.float32) / MAX_PIXEL
         dataset = torch.utils.data.TensorDataset(self._normalize(images))
-        return DataLoader(dataset, batch_size=self.batch_size, num_workers=self.num_workers)
+        return self.loader(dataset)
 
 
 def _read_numeric_csv(path: Path) -> np.ndarray:

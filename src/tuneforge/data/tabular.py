@@ -13,7 +13,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 import numpy as np
 import pandas as pd
 import torch
@@ -21,6 +20,7 @@ from rich.table import Table
 from torch.utils.data import DataLoader, TensorDataset
 
 from tuneforge.data import _cleaning as cleaning
+from tuneforge.data._base import SplitsDataModule
 from tuneforge.data._tensors import TensorClassificationDataset, check_fractions
 
 DEFAULT_MISSING_TOKENS = ("?", "NA", "N/A", "n/a", "na", "NaN", "nan", "null", "None", "")
@@ -60,7 +60,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
 } | {name: (allowed.__contains__, f"one of {allowed}") for name, allowed in CHOICES.items()}
 
 
-class CSVDataModule(L.LightningDataModule):
+class CSVDataModule(SplitsDataModule):
     """Seeded train/val/test splits of a CSV table, for classification or regression.
 
     Features are float32: the numeric columns in file order, then one one-hot block per
@@ -133,7 +133,6 @@ class CSVDataModule(L.LightningDataModule):
         self.outlier_threshold = outlier_threshold or DEFAULT_OUTLIER_THRESHOLD[outlier_method]
         self.normalization = normalization
         self.train_transforms = list(train_transforms)
-        self.splits: dict[str, TensorClassificationDataset] = {}
         self._state: dict[str, Any] = {}  # what was fitted, as plain data
 
     @property
@@ -347,31 +346,6 @@ class CSVDataModule(L.LightningDataModule):
                 "trained on; add them (empty cells are filled)"
             )
 
-    def _loader(self, dataset: torch.utils.data.Dataset, shuffle: bool = False) -> DataLoader:
-        return DataLoader(
-            dataset,
-            batch_size=self.batch_size,
-            shuffle=shuffle,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader(self.splits["train"], shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader(self.splits["val"])
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader(self.splits["test"])
-
-    def predict_dataloader(self) -> DataLoader:
-        return self._loader(self.splits["test"])
-
-    def labels(self, split: str) -> torch.Tensor:
-        """The targets of a split, in loader order (used to write predictions)."""
-        return self.splits[split].labels
-
     def read_inputs(self, path: str | Path) -> DataLoader:
         """A loader of 1-tuples `(x,)` over the rows of a CSV file, transformed like training.
 
@@ -386,7 +360,7 @@ class CSVDataModule(L.LightningDataModule):
         path = Path(path)
         frame = cleaning.read_table(path, "predict.input", self.missing_tokens)
         self._require_features(frame, "predict.input", path)
-        return self._loader(TensorDataset(self._features(frame)))
+        return self.loader(TensorDataset(self._features(frame)))
 
     def state_dict(self) -> dict[str, Any]:
         """Everything fitted on the training split, as plain data ({} before setup)."""

@@ -2,13 +2,12 @@
 
 from collections.abc import Callable
 
-import lightning as L
 import torch
 import torchmetrics
 from torch import nn
 from torch.nn import functional as F
 
-from tuneforge.tasks._optimizers import OptimizerFactory, SchedulerFactory, configure_optimizers
+from tuneforge.tasks._supervised import OptimizerFactory, SchedulerFactory, SupervisedTask
 
 
 def _metrics(num_classes: int, prefix: str) -> torchmetrics.MetricCollection:
@@ -30,7 +29,7 @@ def _metrics(num_classes: int, prefix: str) -> torchmetrics.MetricCollection:
     )
 
 
-class ClassificationTask(L.LightningModule):
+class ClassificationTask(SupervisedTask):
     """Trains any module that maps a batch of inputs to class logits.
 
     Args:
@@ -55,15 +54,12 @@ class ClassificationTask(L.LightningModule):
         channels_last: bool = False,
         batch_transform: Callable[[torch.Tensor, torch.Tensor], tuple] | None = None,
     ) -> None:
-        super().__init__()
-        self.batch_transform = batch_transform
-        self.channels_last = channels_last
         if channels_last:
             model = model.to(memory_format=torch.channels_last)
-        self.model = model
+        super().__init__(model, optimizer, scheduler)
+        self.batch_transform = batch_transform
+        self.channels_last = channels_last
         self.num_classes = num_classes
-        self.optimizer_factory = optimizer
-        self.scheduler_factory = scheduler
         self.label_smoothing = label_smoothing
         self.val_metrics = _metrics(num_classes, "val/")
         self.test_metrics = _metrics(num_classes, "test/")
@@ -73,13 +69,6 @@ class ClassificationTask(L.LightningModule):
             x = x.contiguous(memory_format=torch.channels_last)
         return self.model(x)
 
-    def logged_metrics(self) -> set[str]:
-        """Every metric name this task logs, for checking `monitor.metric` before training."""
-        evaluated = {"loss", *self.val_metrics.keys(keep_base=True)}
-        return {"train/loss"} | {
-            f"{stage}/{name}" for stage in ("val", "test") for name in evaluated
-        }
-
     def _loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(logits, y, label_smoothing=self.label_smoothing)
 
@@ -88,10 +77,7 @@ class ClassificationTask(L.LightningModule):
         if self.batch_transform is not None:
             x, y = self.batch_transform(x, y)  # y: (B, num_classes) soft labels
         loss = self._loss(self(x), y)
-        # self.log costs about half a millisecond per call, a tenth of a small model's step; the
-        # Trainer writes step metrics only every log_every_n_steps, so log just those steps.
-        if (self.global_step + 1) % self.trainer.log_every_n_steps == 0 or batch_idx == 0:
-            self.log("train/loss", loss, on_step=True, prog_bar=True)
+        self.log_train_loss(loss, batch_idx)
         return loss
 
     def _evaluate(self, batch, metrics: torchmetrics.MetricCollection, stage: str) -> None:
@@ -100,14 +86,7 @@ class ClassificationTask(L.LightningModule):
         # Label smoothing is a training device: report the plain cross-entropy.
         loss = F.cross_entropy(logits, y)
         metrics.update(logits, y)
-        self.log(f"{stage}/loss", loss, on_epoch=True, prog_bar=True, batch_size=len(y))
-        self.log_dict(metrics, on_epoch=True, prog_bar=stage == "val", batch_size=len(y))
-
-    def validation_step(self, batch, batch_idx: int) -> None:
-        self._evaluate(batch, self.val_metrics, "val")
-
-    def test_step(self, batch, batch_idx: int) -> None:
-        self._evaluate(batch, self.test_metrics, "test")
+        self.log_evaluation(loss, metrics, stage, len(y))
 
     def predict_step(self, batch, batch_idx: int) -> torch.Tensor:
         """Class probabilities, (B, num_classes)."""
@@ -118,11 +97,3 @@ class ClassificationTask(L.LightningModule):
         """predictions.csv's columns from the concatenated `predict_step` outputs."""
         probability, prediction = outputs.max(dim=1)
         return {"prediction": prediction, "probability": probability}
-
-    def configure_optimizers(self):
-        return configure_optimizers(
-            self.model,
-            self.optimizer_factory,
-            self.scheduler_factory,
-            int(self.trainer.estimated_stepping_batches),
-        )

@@ -1,0 +1,47 @@
+"""What every tuneforge DataModule shares: loaders over named splits, labels, input files."""
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+
+class SplitsDataModule(L.LightningDataModule):
+    """A DataModule whose `setup()` fills `self.splits` with "train", "val" and "test" datasets.
+
+    Subclasses set `batch_size` and `num_workers`; the loaders, `labels()` and the loader of
+    `read_inputs()` come from here, so every set loads the same way (workers kept alive between
+    epochs, memory pinned when a GPU will take the batches).
+    """
+
+    batch_size: int
+    num_workers: int
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.splits: dict[str, Dataset] = {}
+
+    def loader(self, dataset: Dataset, shuffle: bool = False) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            pin_memory=torch.cuda.is_available(),
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self.loader(self.splits["train"], shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self.loader(self.splits["val"])
+
+    def test_dataloader(self) -> DataLoader:
+        return self.loader(self.splits["test"])
+
+    def predict_dataloader(self) -> DataLoader:
+        return self.loader(self.splits["test"])
+
+    def labels(self, split: str) -> torch.Tensor:
+        """The targets of a split, in loader order (predictions.csv's `target` column)."""
+        return self.splits[split].labels
