@@ -14,7 +14,10 @@ GROUPS = sorted(
 )
 OPTIONS = [(g, p.stem) for g in GROUPS for p in sorted((CONF / g).glob("*.yaml"))]
 # Options whose required (???) keys a user must set on the command line.
-REQUIRED = {("data", "csv"): ["data.path=table.csv", "data.target=label"]}
+REQUIRED = {
+    ("data", "csv"): ["data.path=table.csv", "data.target=label"],
+    ("data", "image_folder"): ["data.root=images"],
+}
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 
 

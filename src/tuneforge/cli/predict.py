@@ -39,6 +39,9 @@ def run(cfg: DictConfig, run_dir: Path) -> Path:
     columns = built.task.prediction_columns(torch.cat(batches))
     frame = pd.DataFrame({name: values.numpy() for name, values in columns.items()})
     frame.insert(0, "index", range(len(frame)))
+    files = getattr(loader.dataset, "files", None)  # inputs read from files: say which is which
+    if files is not None:
+        frame.insert(1, "file", [str(f) for f in files])
     names = getattr(datamodule, "class_names", None)
     if names and "probability" in frame:
         frame["label"] = [names[i] for i in frame["prediction"]]

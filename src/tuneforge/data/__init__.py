@@ -1,6 +1,7 @@
 """LightningDataModules. Each tells the model what it needs through `spec` after `setup()`."""
 
 from tuneforge.data.digits import DigitsDataModule
+from tuneforge.data.image_folder import ImageFolderDataModule
 from tuneforge.data.tabular import CSVDataModule
 from tuneforge.data.vision import CIFAR10DataModule, FashionMNISTDataModule, MNISTDataModule
 
@@ -9,5 +10,6 @@ __all__ = [
     "CSVDataModule",
     "DigitsDataModule",
     "FashionMNISTDataModule",
+    "ImageFolderDataModule",
     "MNISTDataModule",
 ]

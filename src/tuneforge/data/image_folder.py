@@ -1,41 +1,47 @@
 """A folder of the user's own images as a LightningDataModule, one subfolder per class.
 
-Two layouts. `root/<class>/...`: the images are split into train, val and test by a seeded split
-stratified by class. `root/train/<class>/...` with optional `root/val/<class>/...` and
-`root/test/<class>/...`: those folders are the splits, and a missing val/ or test/ is held out of
-train/ by its fraction. A `train` subfolder of root always means the second layout.
+Two layouts. `root/<class>/...`: a seeded split, stratified by class, makes train, val and test.
+`root/train/<class>/...` with optional `root/val/<class>/...` and `root/test/<class>/...`: those
+folders are the splits, and a missing val/ or test/ is held out of train/ by its fraction. A
+`train` subfolder of root always means the second layout.
 
-Every file is checked once in setup() with PIL's `verify()`, which parses the file without
-decoding its pixels, so that a damaged file is counted (or refused with `strict=True`) before
-training instead of crashing an epoch. Pixels are decoded per sample, so a folder need not fit in
-memory.
+setup() checks every file once with PIL's `verify()`, which parses a file without decoding its
+pixels, so that a damaged file is counted (or refused with `strict=True`) before training rather
+than crashing an epoch. Pixels are decoded per sample, so a folder need not fit in memory.
 """
 
-import dataclasses
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 import numpy as np
 import torch
 from PIL import Image, ImageOps
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms.v2 import functional as TF
 
+from tuneforge.data._base import SplitsDataModule
 from tuneforge.data._images import Standardize
 from tuneforge.data._tensors import check_fractions, stratified_split
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 MODES = {1: "L", 3: "RGB"}
 HELD_OUT = ("val", "test")
-# Setup stays a few seconds on any folder; 2,000 images pin per-channel statistics to about 1%.
+# Keeps setup to seconds on any folder; 2,000 images pin per-channel statistics to about 1%.
 MAX_STATISTICS_IMAGES = 2_000
 SHOWN_UNREADABLE = 5
 
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _numbers(value: Any, above: float = -float("inf")) -> bool:
+    """Whether `value` is None or a list of numbers above `above` (per-channel statistics)."""
+    numbers = isinstance(value, list | tuple) and all(
+        _is_int(v) or isinstance(v, float) for v in value
+    )
+    return value is None or (numbers and all(v > above for v in value))
 
 
 RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
@@ -46,19 +52,21 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "split_seed": (_is_int, "an integer"),
     "num_workers": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
     "strict": (lambda v: isinstance(v, bool), "true or false"),
+    "mean": (_numbers, "a list of numbers, or None"),
+    "std": (lambda v: _numbers(v, above=0), "a list of numbers > 0, or None"),
 }
 
 
 def load_image(path: Path, image_size: int, channels: int) -> torch.Tensor:
-    """One image file -> uint8 (channels, image_size, image_size): short side resized, centre
-    cropped, so that images of any size and shape batch together."""
+    """One image file -> uint8 (channels, image_size, image_size): the short side resized, then
+    centre cropped, so that images of any size and shape batch together."""
     with Image.open(path) as image:
         image.draft(MODES[channels], (image_size, image_size))  # JPEG: decode at a reduced scale
         image = ImageOps.exif_transpose(image)  # phone photos: upright, as a viewer shows them
         if image.mode == "P":  # palette transparency converts cleanly only through RGBA
             image = image.convert("RGBA")
         image = image.convert(MODES[channels])  # alpha is dropped
-    image = TF.resize(image, [image_size])  # one size: the short side
+    image = TF.resize(image, [image_size])  # one number: the short side's length
     return TF.pil_to_tensor(TF.center_crop(image, [image_size, image_size]))
 
 
@@ -71,17 +79,21 @@ def _readable(path: Path) -> bool:
     return True
 
 
-def _hidden(path: Path, folder: Path) -> bool:
-    return any(part.startswith(".") for part in path.relative_to(folder).parts)
+def _visible_files(folder: Path, pattern: str) -> list[Path]:
+    """Files matching `pattern` under `folder`, sorted, leaving out hidden files and folders."""
+    found = (p for p in folder.glob(pattern) if p.is_file())
+    return sorted(
+        p for p in found if not any(s.startswith(".") for s in p.relative_to(folder).parts)
+    )
 
 
-def _subfolders(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+def _is_image(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_EXTENSIONS
 
 
 class ImageFileDataset(Dataset):
-    """Images decoded from their files on each access, as (image, label) or, without labels,
-    as 1-tuples (image,) like a TensorDataset of inputs. `files` keeps the order."""
+    """Images decoded from their files on each access: (image, label) pairs or, without labels,
+    1-tuples (image,) like a TensorDataset of inputs."""
 
     def __init__(
         self,
@@ -91,10 +103,8 @@ class ImageFileDataset(Dataset):
         channels: int,
         transforms: Sequence[Callable[[torch.Tensor], torch.Tensor]] = (),
     ) -> None:
-        self.files = list(files)
-        self.labels = labels
-        self.image_size = image_size
-        self.channels = channels
+        self.files, self.labels = list(files), labels
+        self.image_size, self.channels = image_size, channels
         self.transforms = list(transforms)
 
     def __len__(self) -> int:
@@ -107,45 +117,7 @@ class ImageFileDataset(Dataset):
         return (x,) if self.labels is None else (x, self.labels[index])
 
 
-@dataclasses.dataclass
-class _Scan:
-    """Walks class folders: keeps the readable images, counts what it leaves out."""
-
-    root: Path
-    strict: bool
-    skipped: int = 0
-    unreadable: list[str] = dataclasses.field(default_factory=list)
-
-    def classes(self, folder: Path) -> dict[str, list[Path]]:
-        """Readable image files per class folder of `folder`, sorted by path."""
-        classes = {sub.name: self.images(sub) for sub in _subfolders(folder)}
-        if not classes:
-            raise ValueError(
-                f"no class folders in '{folder}': put each class's images in {folder}/<class>/"
-            )
-        return classes
-
-    def images(self, folder: Path) -> list[Path]:
-        """The readable images anywhere under `folder`, hidden files and folders left out."""
-        found = []
-        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-            if _hidden(path, folder):
-                continue
-            if path.suffix.lower() not in IMAGE_EXTENSIONS:
-                self.skipped += 1
-            elif _readable(path):
-                found.append(path)
-            elif self.strict:
-                raise ValueError(
-                    f"'{path}' is not a readable image; replace or delete it, or set "
-                    "data.strict=false to skip such files"
-                )
-            else:
-                self.unreadable.append(path.relative_to(self.root).as_posix())
-        return found
-
-
-class ImageFolderDataModule(L.LightningDataModule):
+class ImageFolderDataModule(SplitsDataModule):
     """Train, val and test splits of a folder of images, one subfolder per class.
 
     Class names are the sorted class folder names (of `root/train` in the split layout). Every
@@ -157,16 +129,16 @@ class ImageFolderDataModule(L.LightningDataModule):
             then centre cropped.
         channels: 1 (images converted to grey) or 3 (converted to RGB).
         batch_size: images per batch, for every split.
-        val_fraction: share held out for validation, when there is no val/ folder.
-        test_fraction: share held out for the test, when there is no test/ folder.
-        split_seed: seed of the split (and of the statistics' sample), apart from the training
+        val_fraction: share of train held out for validation, when there is no val/ folder.
+        test_fraction: share of train held out for the test, when there is no test/ folder.
+        split_seed: seed of the split and of the statistics' sample, apart from the training
             seed.
         num_workers: data loader worker processes (0: load in the main process).
         strict: raise on the first file with an image extension that PIL cannot read, instead of
             skipping and counting it.
         mean, std: per-channel statistics of [0, 1] pixels. None: computed from the training
-            split; from a sample of at most 2,000 of its images, chosen with `split_seed`, so
-            that setup stays fast on a large folder.
+            split, from at most 2,000 of its images chosen with `split_seed` so that setup stays
+            fast on a large folder.
         train_transforms: callables applied to each uint8 training image (augmentation).
     """
 
@@ -191,18 +163,21 @@ class ImageFolderDataModule(L.LightningDataModule):
             if not ok(arguments[name]):
                 raise ValueError(f"{name}={arguments[name]!r} is not allowed; it must be {allowed}")
         check_fractions(val_fraction, test_fraction)
-        _check_statistics(mean, std, channels)
+        if [len(v) for v in (mean, std) if v is not None] not in ([], [channels] * 2):
+            raise ValueError(
+                f"mean={mean!r} and std={std!r} are not allowed with channels={channels}; give "
+                f"{channels} numbers each, or None for both (computed from the training split)"
+            )
         self.root = Path(root)
         self.image_size, self.channels = image_size, channels
         self.batch_size, self.num_workers = batch_size, num_workers
         self.fractions = {"val": val_fraction, "test": test_fraction}
-        self.split_seed = split_seed
-        self.strict = strict
+        self.split_seed, self.strict = split_seed, strict
         self.mean = [float(v) for v in mean] if mean is not None else None
         self.std = [float(v) for v in std] if std is not None else None
         self.train_transforms = list(train_transforms)
-        self.splits: dict[str, ImageFileDataset] = {}
         self._class_names: list[str] | None = None  # from the folders, or a loaded state
+        self._skipped, self._unreadable = 0, []
         self._report: dict[str, Any] = {}
 
     @property
@@ -229,8 +204,7 @@ class ImageFolderDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
             return
-        scan = _Scan(self.root, self.strict)
-        found = self._find(scan)
+        found = self._find()
         names = sorted(found["train"])
         if self._class_names is not None and self._class_names != names:
             raise ValueError(
@@ -243,140 +217,121 @@ class ImageFolderDataModule(L.LightningDataModule):
             self.mean, self.std = self._statistics(parts["train"][0])
         standardize = Standardize(self.mean, self.std)
         for name, (files, labels) in parts.items():
-            augment = self.train_transforms if name == "train" else []
+            transforms = [*(self.train_transforms if name == "train" else []), standardize]
             self.splits[name] = ImageFileDataset(
-                files, labels, self.image_size, self.channels, [*augment, standardize]
+                files, torch.from_numpy(labels), self.image_size, self.channels, transforms
             )
-        self._report = self._make_report(found, scan)
+        self._report = self._make_report(found)
 
-    def _train_folder(self) -> Path:
-        """root/train in the split layout, else root."""
-        return self.root / "train" if (self.root / "train").is_dir() else self.root
-
-    def _find(self, scan: _Scan) -> dict[str, dict[str, list[Path]]]:
+    def _find(self) -> dict[str, dict[str, list[Path]]]:
         """Readable images per split folder present (the flat layout's is "train") and class."""
         if not self.root.is_dir():
             raise FileNotFoundError(
                 f"data.root '{self.root}' is not a folder; set data.root to the folder that "
                 "holds one subfolder of images per class"
             )
-        train = self._train_folder()
         present = [s for s in ("train", *HELD_OUT) if (self.root / s).is_dir()]
-        if train == self.root and present:  # val/ or test/ without train/: not class names
+        if present and present[0] != "train":  # val/ or test/ alone: not class names
             raise ValueError(
-                f"'{self.root / present[0]}' has no '{self.root / 'train'}' beside it: put the "
-                f"training images in {self.root / 'train'}/<class>/"
+                f"'{self.root / present[0]}' has no train/ beside it: put the training images "
+                f"in {self.root / 'train'}/<class>/"
             )
-        found = {s: scan.classes(self.root / s) for s in present} or {"train": scan.classes(train)}
-        for name, files in found["train"].items():
-            if not files:
-                raise ValueError(
-                    f"class folder '{train / name}' holds no readable images "
-                    f"({' '.join(IMAGE_EXTENSIONS)}); add some, or remove the folder"
-                )
+        found = {s: self._classes(self.root / s) for s in present}
+        train = self.root / "train" if found else self.root
+        found = found or {"train": self._classes(self.root)}
+        empty = [name for name, files in found["train"].items() if not files]
+        if empty:
+            raise ValueError(
+                f"class folder '{train / empty[0]}' holds no readable images "
+                f"({' '.join(IMAGE_EXTENSIONS)}); add some, or remove the folder"
+            )
         for split in HELD_OUT:
-            for name in sorted(set(found.get(split, {})) - set(found["train"])):
+            unknown = sorted(set(found.get(split, {})) - set(found["train"]))
+            if unknown:
                 raise ValueError(
-                    f"class folder '{self.root / split / name}' has no match in '{train}': add "
-                    f"its training images to {train / name}/, or remove it"
+                    f"class folder '{self.root / split / unknown[0]}' has no match in '{train}': "
+                    f"add its training images to {train / unknown[0]}/, or remove it"
                 )
         return found
 
-    def _split(self, found: dict) -> dict[str, tuple[list[Path], torch.Tensor]]:
+    def _classes(self, folder: Path) -> dict[str, list[Path]]:
+        """The readable images under each class folder of `folder`; counts the files left out."""
+        subfolders = sorted(p for p in folder.iterdir() if p.is_dir() and p.name[0] != ".")
+        if not subfolders:
+            raise ValueError(
+                f"no class folders in '{folder}': put each class's images in {folder}/<class>/"
+            )
+        classes = {sub.name: [] for sub in subfolders}
+        for sub in subfolders:
+            for path in _visible_files(sub, "**/*"):
+                if not _is_image(path):
+                    self._skipped += 1
+                elif _readable(path):
+                    classes[sub.name].append(path)
+                elif self.strict:
+                    raise ValueError(
+                        f"'{path}' is not a readable image; replace or delete it, or set "
+                        "data.strict=false to skip such files"
+                    )
+                else:
+                    self._unreadable.append(path.relative_to(self.root).as_posix())
+        return classes
+
+    def _split(self, found: dict) -> dict[str, tuple[list[Path], np.ndarray]]:
         """Files and labels of each split: its folder's, or held out of train by its fraction."""
-        files, labels = self._flatten(found["train"])
+        parts = {split: self._flatten(classes) for split, classes in found.items()}
+        files, labels = parts["train"]
         held = {s: f for s, f in self.fractions.items() if s not in found and f > 0}
         try:
             indices = _hold_out(labels, held, self.split_seed)
         except ValueError as ex:  # scikit-learn: too few images of a class for the fractions
+            fractions = ", ".join(f"{s}_fraction={f}" for s, f in held.items())
             raise ValueError(
                 f"cannot split the {len(files)} training images of '{self.root}' by class with "
-                f"{', '.join(f'{s}_fraction={f}' for s, f in held.items())} "
-                f"({str(ex).splitlines()[0]}); add images to the smallest classes, or put "
-                "them in val/ and test/ folders"
+                f"{fractions} ({str(ex).splitlines()[0]}); add images to the smallest classes, "
+                "or put them in val/ and test/ folders"
             ) from ex
-        parts = {
-            s: ([files[i] for i in idx], torch.from_numpy(labels[idx]))
-            for s, idx in indices.items()
-        }
-        for split in HELD_OUT:
-            if split in found:
-                split_files, split_labels = self._flatten(found[split])
-                parts[split] = (split_files, torch.from_numpy(split_labels))
-            parts.setdefault(split, ([], torch.zeros(0, dtype=torch.int64)))
-        return parts
+        parts |= {s: ([files[i] for i in idx], labels[idx]) for s, idx in indices.items()}
+        empty = ([], np.zeros(0, dtype=np.int64))
+        return {split: parts.get(split, empty) for split in ("train", *HELD_OUT)}
 
     def _flatten(self, classes: dict[str, list[Path]]) -> tuple[list[Path], np.ndarray]:
         """All files of a split in class order, and their int64 labels."""
-        index = {name: i for i, name in enumerate(self.class_names)}
         files = [path for name in classes for path in classes[name]]
-        labels = [index[name] for name in classes for _ in classes[name]]
+        labels = [self._class_names.index(name) for name in classes for _ in classes[name]]
         return files, np.asarray(labels, dtype=np.int64)
 
     def _statistics(self, files: list[Path]) -> tuple[list[float], list[float]]:
         """Per-channel mean and std of [0, 1] pixels over a seeded sample of training images."""
         rng = np.random.default_rng(self.split_seed)
         count = min(len(files), MAX_STATISTICS_IMAGES)
-        chosen = np.sort(rng.choice(len(files), size=count, replace=False))
         total = torch.zeros(self.channels, dtype=torch.float64)
         squares = torch.zeros(self.channels, dtype=torch.float64)
-        for i in chosen:  # running sums: a sample of large images need not fit in memory
+        for i in np.sort(rng.choice(len(files), size=count, replace=False)):
+            # Running sums: the sample's pixels need not fit in memory at once.
             pixels = load_image(files[i], self.image_size, self.channels).double() / 255
             total += pixels.sum(dim=(1, 2))
             squares += pixels.square().sum(dim=(1, 2))
         n = count * self.image_size**2
         mean = total / n
-        # A flat channel (all images one colour) would otherwise divide by zero.
+        # A flat channel (every image one colour) would otherwise divide by zero.
         std = (squares / n - mean.square()).clamp_min(0).sqrt().clamp_min(1e-6)
         return mean.tolist(), std.tolist()
 
-    def _make_report(self, found: dict, scan: _Scan) -> dict[str, Any]:
-        classes = {
-            split: dict(
-                zip(
-                    self.class_names,
-                    data.labels.bincount(minlength=len(self.class_names)).tolist(),
-                    strict=True,
-                )
-            )
-            for split, data in self.splits.items()
-        }
+    def _make_report(self, found: dict) -> dict[str, Any]:
+        names = self.class_names
+        counts = {s: d.labels.bincount(minlength=len(names)) for s, d in self.splits.items()}
         return {
             "root": str(self.root),
-            "layout": "class folders" if self._train_folder() == self.root else "split folders",
+            "layout": "split folders" if (self.root / "train").is_dir() else "class folders",
             "held_out_of_train": [s for s in HELD_OUT if s not in found and self.fractions[s] > 0],
-            "class_names": list(self.class_names),
+            "class_names": list(names),
             "images": {split: len(data) for split, data in self.splits.items()},
-            "classes": classes,
-            "skipped_not_image": scan.skipped,
-            "unreadable": len(scan.unreadable),
-            "unreadable_files": scan.unreadable[:SHOWN_UNREADABLE],
+            "classes": {s: dict(zip(names, c.tolist(), strict=True)) for s, c in counts.items()},
+            "skipped_not_image": self._skipped,
+            "unreadable": len(self._unreadable),
+            "unreadable_files": self._unreadable[:SHOWN_UNREADABLE],
         }
-
-    def _loader(self, dataset: Dataset, shuffle: bool = False) -> DataLoader:
-        return DataLoader(
-            dataset,
-            batch_size=self.batch_size,
-            shuffle=shuffle,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader(self.splits["train"], shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader(self.splits["val"])
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader(self.splits["test"])
-
-    def predict_dataloader(self) -> DataLoader:
-        return self._loader(self.splits["test"])
-
-    def labels(self, split: str) -> torch.Tensor:
-        """The true labels of a split, in loader order (used to write predictions)."""
-        return self.splits[split].labels
 
     def read_inputs(self, path: str | Path) -> DataLoader:
         """A loader of 1-tuples (image,) over one image file, or over the images directly in a
@@ -390,30 +345,17 @@ class ImageFolderDataModule(L.LightningDataModule):
         if self.mean is None or self.std is None:
             raise RuntimeError("ImageFolderDataModule: call setup() or load_state_dict() first")
         path = Path(path)
-        if path.is_dir():
-            files = sorted(
-                p
-                for p in path.iterdir()
-                if p.is_file()
-                and not p.name.startswith(".")
-                and p.suffix.lower() in IMAGE_EXTENSIONS
-            )
-        elif path.is_file():
-            files = [path]
-        else:
+        if not path.exists():
             raise FileNotFoundError(f"predict.input '{path}' does not exist")
+        files = [p for p in _visible_files(path, "*") if _is_image(p)] if path.is_dir() else [path]
         if not files:
-            raise ValueError(
-                f"predict.input '{path}' holds no images ({' '.join(IMAGE_EXTENSIONS)})"
-            )
-        for file in files:
-            if not _readable(file):
-                raise ValueError(
-                    f"predict.input: '{file}' is not a readable image; replace or remove it"
-                )
+            raise ValueError(f"predict.input '{path}' holds no {'/'.join(IMAGE_EXTENSIONS)} files")
+        bad = next((file for file in files if not _readable(file)), None)
+        if bad is not None:
+            raise ValueError(f"predict.input: '{bad}' is not a readable image; remove it")
         transforms = [Standardize(self.mean, self.std)]
         dataset = ImageFileDataset(files, None, self.image_size, self.channels, transforms)
-        return DataLoader(dataset, batch_size=self.batch_size, num_workers=self.num_workers)
+        return self.loader(dataset)
 
     def state_dict(self) -> dict:
         """Statistics and class names as plain data, so that eval and predict transform and name
@@ -425,33 +367,10 @@ class ImageFolderDataModule(L.LightningDataModule):
         self._class_names = list(state_dict["class_names"])
 
 
-def _check_statistics(mean: Any, std: Any, channels: int) -> None:
-    """Raises ValueError unless mean and std are both None or both one number per channel."""
-    for name, values in (("mean", mean), ("std", std)):
-        numbers = isinstance(values, Sequence) and not isinstance(values, str)
-        numbers = numbers and all(
-            isinstance(v, int | float) and not isinstance(v, bool) for v in values
-        )
-        if values is not None and not (
-            numbers and len(values) == channels and (name == "mean" or min(values) > 0)
-        ):
-            positive = ", each > 0" if name == "std" else ""
-            raise ValueError(
-                f"{name}={values!r} is not allowed; it must be {channels} numbers (one per "
-                f"channel){positive}, or None to compute it from the training split"
-            )
-    if (mean is None) != (std is None):
-        raise ValueError(
-            f"mean={mean!r} and std={std!r} are not allowed; give both, or neither (None: both "
-            "computed from the training split)"
-        )
-
-
 def _hold_out(labels: np.ndarray, fractions: dict[str, float], seed: int) -> dict[str, np.ndarray]:
-    """Indices of train and of each split in `fractions`, held out of it stratified by class."""
+    """Indices of train and of each split in `fractions` (at most two), held out of it."""
     if not fractions:
         return {"train": np.arange(len(labels))}
-    (first, first_fraction), *rest = fractions.items()
-    second_fraction = rest[0][1] if rest else 0.0
-    train, held, second = stratified_split(labels, first_fraction, second_fraction, seed)
-    return {"train": train, first: held} | ({rest[0][0]: second} if rest else {})
+    first, *second = fractions.values()
+    parts = stratified_split(labels, first, second[0] if second else 0.0, seed)
+    return dict(zip(["train", *fractions], parts, strict=False))  # no second: drop its empty part
