@@ -3,6 +3,7 @@
 from tuneforge.data.digits import DigitsDataModule
 from tuneforge.data.image_folder import ImageFolderDataModule
 from tuneforge.data.tabular import CSVDataModule
+from tuneforge.data.text import TextLMDataModule
 from tuneforge.data.vision import CIFAR10DataModule, FashionMNISTDataModule, MNISTDataModule
 
 __all__ = [
@@ -12,4 +13,5 @@ __all__ = [
     "FashionMNISTDataModule",
     "ImageFolderDataModule",
     "MNISTDataModule",
+    "TextLMDataModule",
 ]

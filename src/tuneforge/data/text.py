@@ -1,0 +1,367 @@
+"""A plain text file as a LightningDataModule for language-model pretraining.
+
+The last `val_fraction` of the text (by characters) is the validation split, the rest trains. The
+tokenizer (characters, or a byte-level BPE) is fitted on the training split alone, so validation
+measures text the tokenizer never saw. Each split is tokenized once into a memory-mapped `.bin`
+file named by a hash of the text, the tokenizer and the split: a second run reads ids straight
+from disk, and a corpus larger than memory still loads.
+"""
+
+import hashlib
+import json
+import os
+import tempfile
+import urllib.request
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from tuneforge.data._base import SplitsDataModule
+
+TOKENIZERS = ("char", "bpe")
+MIN_BPE_VOCAB = 260  # the 256 byte symbols and at least a few merges
+UNKNOWN = "\ufffd"  # what the char tokenizer's <unk> id decodes to, as undecodable bytes do
+
+
+def _positive(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "tokenizer": (lambda value: value in TOKENIZERS, "one of " + ", ".join(TOKENIZERS)),
+    "block_size": (_positive, "a positive integer"),
+    "batch_size": (_positive, "a positive integer"),
+    "batches_per_epoch": (_positive, "a positive integer"),
+    "num_workers": (lambda value: isinstance(value, int) and value >= 0, "an integer >= 0"),
+    "val_fraction": (
+        lambda value: isinstance(value, float | int) and 0 < value < 1,
+        "a number between 0 and 1, both excluded",
+    ),
+}
+
+
+class CharTokenizer:
+    """One id per character seen in training, sorted, and a last id for anything unseen.
+
+    Args:
+        chars: the vocabulary, one character per id.
+    """
+
+    def __init__(self, chars: str) -> None:
+        self.chars = chars
+        self.unk_id = len(chars)  # reserved, so val text with a new character still encodes
+        self._ids = {char: index for index, char in enumerate(chars)}
+
+    @classmethod
+    def train(cls, text: str) -> "CharTokenizer":
+        return cls("".join(sorted(set(text))))
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.chars) + 1
+
+    def encode(self, text: str) -> list[int]:
+        return [self._ids.get(char, self.unk_id) for char in text]
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return "".join(self.chars[i] if i < self.unk_id else UNKNOWN for i in ids)
+
+    def to_json(self) -> str:
+        return json.dumps({"type": "char", "chars": self.chars})
+
+    def save(self, path: str | Path) -> None:
+        """Write `to_json()`, the file that `tokenizer_file` reads back."""
+        Path(path).write_text(self.to_json(), encoding="utf-8")
+
+
+class BPETokenizer:
+    """A byte-level BPE from the `tokenizers` library: any text encodes, none becomes unknown.
+
+    Args:
+        tokenizer: a `tokenizers.Tokenizer`, trained here or loaded from a `tokenizer.json`.
+    """
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+
+    @classmethod
+    def train(cls, text: str, vocab_size: int) -> "BPETokenizer":
+        from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+        tokenizer = Tokenizer(models.BPE())
+        tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tokenizer.decoder = decoders.ByteLevel()
+        trainer = trainers.BpeTrainer(
+            vocab_size=vocab_size,
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+            show_progress=False,
+        )
+        tokenizer.train_from_iterator(text.splitlines(keepends=True), trainer)
+        return cls(tokenizer)
+
+    @property
+    def vocab_size(self) -> int:
+        return self.tokenizer.get_vocab_size()
+
+    def encode(self, text: str) -> list[int]:
+        return self.tokenizer.encode(text).ids
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return self.tokenizer.decode(list(ids))
+
+    def to_json(self) -> str:
+        return self.tokenizer.to_str()
+
+    def save(self, path: str | Path) -> None:
+        """Write `to_json()`: a `tokenizer.json` that the `tokenizers` library reads too."""
+        Path(path).write_text(self.to_json(), encoding="utf-8")
+
+
+Tokenizer = CharTokenizer | BPETokenizer
+
+
+def tokenizer_from_json(text: str) -> Tokenizer:
+    """The tokenizer a `to_json()` string describes: ours for characters, else a BPE."""
+    described = json.loads(text)
+    if described.get("type") == "char":
+        return CharTokenizer(described["chars"])
+    from tokenizers import Tokenizer as HFTokenizer
+
+    return BPETokenizer(HFTokenizer.from_str(text))
+
+
+class _TokenFile(Dataset):
+    """Windows over a `.bin` file of token ids, opened lazily so workers map it, not copy it."""
+
+    def __init__(self, path: Path, dtype: type, block_size: int) -> None:
+        self.path, self.dtype, self.block_size = path, dtype, block_size
+        self._ids: np.ndarray | None = None
+
+    @property
+    def ids(self) -> np.ndarray:
+        if self._ids is None:
+            self._ids = np.memmap(self.path, dtype=self.dtype, mode="r")
+        return self._ids
+
+    def __getstate__(self) -> dict:
+        return self.__dict__ | {"_ids": None}
+
+    def window(self, start: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """x = ids[start : start + block_size] and y, the same shifted by one token (int64)."""
+        chunk = torch.from_numpy(self.ids[start : start + self.block_size + 1].astype(np.int64))
+        return chunk[:-1], chunk[1:]
+
+
+class RandomBlocks(_TokenFile):
+    """Training windows at random starts; `length` of them make an epoch.
+
+    The generator is seeded from `torch.initial_seed()` in the process that reads, so a seeded run
+    repeats and each loader worker (seeded apart by the DataLoader) draws different windows.
+    """
+
+    def __init__(self, path: Path, dtype: type, block_size: int, length: int) -> None:
+        super().__init__(path, dtype, block_size)
+        self.length = length
+        self._generator: tuple[int, torch.Generator] | None = None  # (owning pid, generator)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._generator is None or self._generator[0] != os.getpid():
+            self._generator = (os.getpid(), torch.Generator().manual_seed(torch.initial_seed()))
+        high = len(self.ids) - self.block_size
+        start = int(torch.randint(high, (1,), generator=self._generator[1]))
+        return self.window(start)
+
+
+class ConsecutiveBlocks(_TokenFile):
+    """Evaluation windows side by side from the start, so every token is scored once."""
+
+    def __len__(self) -> int:
+        return (len(self.ids) - 1) // self.block_size
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return self.window(index * self.block_size)
+
+
+class TextLMDataModule(SplitsDataModule):
+    """Next-token prediction over one UTF-8 text file. The test split is the validation split: a
+    single file has no held-out third part worth its tokens.
+
+    Args:
+        path: the text file; exactly one of `path` and `url`.
+        url: a text file to download once into `cache_dir` (needs a network the first time).
+        tokenizer: "char" (one id per training character, plus `<unk>`) or "bpe" (byte-level).
+        vocab_size: size of the trained BPE vocabulary (bpe only; at least 260).
+        block_size: tokens per example; the model's context length.
+        batch_size: examples per batch, for every split.
+        val_fraction: share of the text, taken from its end, held out for validation.
+        num_workers: data loader worker processes (0: load in the main process).
+        cache_dir: folder of token files and downloads (None: `.tuneforge_cache/` beside the text
+            file, or in the working folder for a `url`).
+        tokenizer_file: a saved `tokenizer.json` (ours or the `tokenizers` library's) used instead
+            of training one; it decides the tokenizer's kind.
+        batches_per_epoch: training batches that make an epoch (windows are drawn at random).
+        train_transforms: must be empty; accepted because the builder passes augmentation to
+            every DataModule.
+    """
+
+    def __init__(
+        self,
+        path: str | None = None,
+        url: str | None = None,
+        tokenizer: str = "char",
+        vocab_size: int = 512,
+        block_size: int = 64,
+        batch_size: int = 12,
+        val_fraction: float = 0.1,
+        num_workers: int = 0,
+        cache_dir: str | None = None,
+        tokenizer_file: str | None = None,
+        batches_per_epoch: int = 1000,
+        train_transforms: Sequence[Callable[[torch.Tensor], torch.Tensor]] = (),
+    ) -> None:
+        super().__init__()
+        arguments = locals()
+        for name, (ok, allowed) in RULES.items():
+            if not ok(arguments[name]):
+                raise ValueError(f"{name}={arguments[name]!r} is not allowed; it must be {allowed}")
+        if (path is None) == (url is None):
+            raise ValueError(f"path={path!r}, url={url!r}: give exactly one of data.path, data.url")
+        if tokenizer == "bpe" and not (_positive(vocab_size) and vocab_size >= MIN_BPE_VOCAB):
+            raise ValueError(
+                f"vocab_size={vocab_size!r} is not allowed; bpe needs at least {MIN_BPE_VOCAB} "
+                "(256 bytes and some merges)"
+            )
+        if train_transforms:
+            raise ValueError(
+                f"train_transforms={list(train_transforms)!r} is not allowed; text takes no image "
+                "augmentation: use augmentation=none"
+            )
+        self.path, self.url, self.kind, self.vocab_size = path, url, tokenizer, vocab_size
+        self.block_size, self.batch_size, self.num_workers = block_size, batch_size, num_workers
+        self.val_fraction, self.batches_per_epoch = val_fraction, batches_per_epoch
+        self.cache_dir, self.tokenizer_file = cache_dir, tokenizer_file
+        self._tokenizer: Tokenizer | None = None
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        """The tokenizer, fitted or loaded by `setup()` or `load_state_dict()`."""
+        if self._tokenizer is None:
+            raise RuntimeError("TextLMDataModule: call setup() or load_state_dict() first")
+        return self._tokenizer
+
+    @property
+    def spec(self) -> dict:
+        """What the model and the task need to know about this data."""
+        vocab = self.tokenizer.vocab_size
+        return {"vocab_size": vocab, "block_size": self.block_size, "task": "language_modeling"}
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits:
+            return
+        text_path = self._text_path()
+        raw, text = _read_text(text_path)
+        cut = len(text) - round(len(text) * self.val_fraction)
+        parts = {"train": text[:cut], "val": text[cut:]}
+        if self._tokenizer is None:
+            self._tokenizer = self._make_tokenizer(parts["train"])
+        files = {name: self._token_file(text_path, raw, name, part) for name, part in parts.items()}
+        dtype = _id_dtype(self.tokenizer.vocab_size)
+        length = self.batches_per_epoch * self.batch_size
+        self.splits["train"] = RandomBlocks(files["train"], dtype, self.block_size, length)
+        self.splits["val"] = ConsecutiveBlocks(files["val"], dtype, self.block_size)
+        self.splits["test"] = self.splits["val"]
+
+    def _text_path(self) -> Path:
+        """The local text file: `path`, or `url` downloaded into the cache once."""
+        if self.path is not None:
+            return Path(self.path)
+        name = self.url.rstrip("/").rsplit("/", 1)[-1] or "text.txt"
+        digest = hashlib.sha256(self.url.encode()).hexdigest()[:12]
+        target = self._cache() / f"{digest}-{name}"
+        if not target.is_file():
+            with urllib.request.urlopen(self.url, timeout=60) as response:
+                _write_atomically(target, response.read())
+        return target
+
+    def _cache(self) -> Path:
+        if self.cache_dir is not None:
+            return Path(self.cache_dir)
+        return (
+            Path(self.path).parent / ".tuneforge_cache" if self.path else Path(".tuneforge_cache")
+        )
+
+    def _make_tokenizer(self, train_text: str) -> Tokenizer:
+        if self.tokenizer_file is not None:
+            return tokenizer_from_json(Path(self.tokenizer_file).read_text(encoding="utf-8"))
+        if self.kind == "char":
+            return CharTokenizer.train(train_text)
+        return BPETokenizer.train(train_text, self.vocab_size)
+
+    def _token_file(self, text_path: Path, raw: bytes, split: str, text: str) -> Path:
+        """The split's ids on disk, tokenized only when this text and tokenizer have no file yet."""
+        key = hashlib.sha256(raw)
+        key.update(self.tokenizer.to_json().encode())
+        key.update(split.encode())
+        target = self._cache() / f"{split}-{key.hexdigest()[:16]}.bin"
+        if not target.is_file():
+            dtype = _id_dtype(self.tokenizer.vocab_size)
+            ids = np.asarray(self.tokenizer.encode(text), dtype=dtype)
+            if len(ids) < self.block_size + 1:
+                raise ValueError(
+                    f"data.path '{text_path}': its {split} split holds {len(ids)} tokens, fewer "
+                    f"than block_size + 1 = {self.block_size + 1}; use a longer text or a smaller "
+                    "data.block_size"
+                )
+            _write_atomically(target, ids.tobytes())
+        return target
+
+    def state_dict(self) -> dict[str, Any]:
+        """The tokenizer as its JSON string ({} before setup), so a checkpoint carries it."""
+        return {} if self._tokenizer is None else {"tokenizer": self._tokenizer.to_json()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Reuse a saved tokenizer: setup() then encodes with it instead of training one."""
+        if not isinstance(state, dict) or not isinstance(state.get("tokenizer"), str):
+            raise ValueError("not a TextLMDataModule state: a state holds a 'tokenizer' string")
+        self._tokenizer = tokenizer_from_json(state["tokenizer"])
+        if self.splits:  # set up already, with a tokenizer of its own: tokenize again
+            self.splits = {}
+            self.setup()
+
+
+def _id_dtype(vocab_size: int) -> type:
+    """The smallest unsigned integer that holds every id: half the disk of int32 for most vocabs."""
+    return np.uint16 if vocab_size <= 2**16 else np.uint32
+
+
+def _read_text(path: Path) -> tuple[bytes, str]:
+    """The file's bytes (hashed to name the token files) and its text."""
+    if not path.is_file():
+        raise FileNotFoundError(f"data.path '{path}' does not exist; point it at a UTF-8 text file")
+    raw = path.read_bytes()
+    if not raw:
+        raise ValueError(f"data.path '{path}' is empty; point it at a file with text in it")
+    try:
+        return raw, raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(
+            f"data.path '{path}' is not UTF-8 (byte {error.start}: {error.reason}); convert it, "
+            "e.g. iconv -f LATIN1 -t UTF-8"
+        ) from None
+
+
+def _write_atomically(target: Path, payload: bytes) -> None:
+    """Write beside the target, then rename: an interrupted run never leaves half a file."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as handle:
+        handle.write(payload)
+    os.replace(handle.name, target)
