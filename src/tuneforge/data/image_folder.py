@@ -20,6 +20,7 @@ from PIL import Image, ImageOps
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms.v2 import functional as TF
 
+from tuneforge.data._args import ArgumentRules, check_arguments
 from tuneforge.data._base import SplitsDataModule
 from tuneforge.data._images import Standardize
 from tuneforge.data._tensors import check_fractions, stratified_split
@@ -44,7 +45,7 @@ def _numbers(value: Any, above: float = -float("inf")) -> bool:
     return value is None or (numbers and all(v > above for v in value))
 
 
-RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+RULES: ArgumentRules = {
     "root": (lambda v: isinstance(v, str | Path) and str(v) != "", "a folder of class folders"),
     "image_size": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     "channels": (lambda v: _is_int(v) and v in MODES, "1 (grey) or 3 (RGB)"),
@@ -158,10 +159,7 @@ class ImageFolderDataModule(SplitsDataModule):
         train_transforms: Sequence[Callable[[torch.Tensor], torch.Tensor]] = (),
     ) -> None:
         super().__init__()
-        arguments = locals()
-        for name, (ok, allowed) in RULES.items():
-            if not ok(arguments[name]):
-                raise ValueError(f"{name}={arguments[name]!r} is not allowed; it must be {allowed}")
+        check_arguments(RULES, locals())
         check_fractions(val_fraction, test_fraction)
         if [len(v) for v in (mean, std) if v is not None] not in ([], [channels] * 2):
             raise ValueError(

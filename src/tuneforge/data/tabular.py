@@ -20,6 +20,7 @@ from rich.table import Table
 from torch.utils.data import DataLoader, TensorDataset
 
 from tuneforge.data import _cleaning as cleaning
+from tuneforge.data._args import ArgumentRules, check_arguments
 from tuneforge.data._base import SplitsDataModule
 from tuneforge.data._tensors import TensorClassificationDataset, check_fractions
 
@@ -41,7 +42,7 @@ CHOICES = {
     "outlier_method": ("iqr", "zscore"),
     "normalization": ("zscore", "minmax", "robust", "log1p", "yeo-johnson", "none"),
 }
-RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+RULES: ArgumentRules = {
     "path": (lambda v: isinstance(v, str | Path) and str(v) != "", "the path of a CSV file"),
     "target": (lambda v: isinstance(v, str) and v != "", "a column name"),
     "batch_size": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
@@ -117,10 +118,7 @@ class CSVDataModule(SplitsDataModule):
         train_transforms: Sequence[Callable[[torch.Tensor], torch.Tensor]] = (),
     ) -> None:
         super().__init__()
-        arguments = locals()
-        for name, (ok, allowed) in RULES.items():
-            if not ok(arguments[name]):
-                raise ValueError(f"{name}={arguments[name]!r} is not allowed; it must be {allowed}")
+        check_arguments(RULES, locals())
         check_fractions(val_fraction, test_fraction)
         self.path, self.target, self.task = path, target, task
         self.batch_size, self.num_workers = batch_size, num_workers

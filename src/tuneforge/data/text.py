@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from tuneforge.data._args import ArgumentRules, check_arguments
 from tuneforge.data._base import SplitsDataModule
 
 TOKENIZERS = ("char", "bpe")
@@ -31,7 +32,7 @@ def _positive(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
-RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+RULES: ArgumentRules = {
     "tokenizer": (lambda value: value in TOKENIZERS, "one of " + ", ".join(TOKENIZERS)),
     "block_size": (_positive, "a positive integer"),
     "batch_size": (_positive, "a positive integer"),
@@ -229,10 +230,7 @@ class TextLMDataModule(SplitsDataModule):
         train_transforms: Sequence[Callable[[torch.Tensor], torch.Tensor]] = (),
     ) -> None:
         super().__init__()
-        arguments = locals()
-        for name, (ok, allowed) in RULES.items():
-            if not ok(arguments[name]):
-                raise ValueError(f"{name}={arguments[name]!r} is not allowed; it must be {allowed}")
+        check_arguments(RULES, locals())
         if (path is None) == (url is None):
             raise ValueError(f"path={path!r}, url={url!r}: give exactly one of data.path, data.url")
         if tokenizer == "bpe" and not (_positive(vocab_size) and vocab_size >= MIN_BPE_VOCAB):
