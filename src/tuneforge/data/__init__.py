@@ -4,6 +4,7 @@ from tuneforge.data.digits import DigitsDataModule
 from tuneforge.data.image_folder import ImageFolderDataModule
 from tuneforge.data.tabular import CSVDataModule
 from tuneforge.data.text import TextLMDataModule
+from tuneforge.data.text_classification import TextClassificationDataModule
 from tuneforge.data.vision import CIFAR10DataModule, FashionMNISTDataModule, MNISTDataModule
 
 __all__ = [
@@ -13,5 +14,6 @@ __all__ = [
     "FashionMNISTDataModule",
     "ImageFolderDataModule",
     "MNISTDataModule",
+    "TextClassificationDataModule",
     "TextLMDataModule",
 ]
