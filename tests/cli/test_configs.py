@@ -1,12 +1,13 @@
 """Every option of every config group composes and binds; every experiment runs one batch."""
 
 import pytest
+import torch
 
-from tuneforge.cli.build import build
+from tuneforge.cli.build import build, build_model
 from tuneforge.cli.main import config_dir
 from tuneforge.cli.validate import TRAIN_SCHEMA, validate
 
-from ..conftest import FASHION_MNIST_ROOT, compose_config
+from ..conftest import FASHION_MNIST_ROOT, PENGUINS, SHAKESPEARE, TWEETS, compose_config
 
 CONF = config_dir()
 GROUPS = sorted(
@@ -17,8 +18,23 @@ OPTIONS = [(g, p.stem) for g in GROUPS for p in sorted((CONF / g).glob("*.yaml")
 REQUIRED = {
     ("data", "csv"): ["data.path=table.csv", "data.target=label"],
     ("data", "image_folder"): ["data.root=images"],
+    ("data", "text_classification"): [
+        "data.path=texts.csv",
+        "data.text_column=text",
+        "data.label_column=label",
+    ],
 }
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
+# The file each experiment's header tells its user to name, by the experiment's name.
+EXPERIMENT_DATA = {
+    "gpt_": [f"data.path={SHAKESPEARE}"],
+    "penguins_": [f"data.path={PENGUINS}"],
+    "tweets_": [f"data.path={TWEETS}"],
+}
+
+
+def experiment_data(experiment: str) -> list[str]:
+    return next((v for k, v in EXPERIMENT_DATA.items() if experiment.startswith(k)), [])
 
 
 def test_groups_the_product_promises_exist():
@@ -31,6 +47,8 @@ def test_groups_the_product_promises_exist():
 @pytest.mark.parametrize(("group", "option"), OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
 def test_every_option_composes_and_binds(group, option, tmp_path):
     required = REQUIRED.get((group, option), [])
+    if group == "experiment":
+        required = experiment_data(option)
     cfg = compose_config("train", [f"{group}={option}", f"paths.output_dir={tmp_path}", *required])
     validate(cfg, TRAIN_SCHEMA)
 
@@ -52,8 +70,33 @@ def test_every_experiment_runs_one_batch(experiment, tmp_path):
             "debug=fast",
             f"paths.output_dir={tmp_path}",
             f"paths.data_dir={FASHION_MNIST_ROOT}",  # image sets read offline from here
+            *experiment_data(experiment),
         ],
     )
     built = build(cfg, tmp_path)
     built.trainer.fit(built.task, datamodule=built.datamodule)
     assert built.trainer.global_step == 1
+
+
+# What a DataModule's spec tells a model, for each kind of data, and a batch of that data.
+SPECS = {
+    "images": {"input_shape": (1, 8, 8), "num_classes": 10, "task": "classification"},
+    "texts": {"vocab_size": 40, "num_classes": 3, "max_length": 16, "pad_id": 0}
+    | {"task": "classification"},
+    "language": {"vocab_size": 40, "block_size": 16, "task": "language_modeling"},
+}
+BATCHES = {
+    "images": lambda: torch.randn(2, 1, 8, 8),
+    "texts": lambda: torch.tensor([[5, 6, 7, 0], [8, 0, 0, 0]]),  # padded at the end with pad_id
+    "language": lambda: torch.randint(0, 40, (2, 16)),
+}
+# Models for data other than images (digits, the default data, gives 8x8 images).
+MODEL_DATA = {"lstm": "texts", "transformer": "texts", "gpt": "language"}
+MODELS = [option for group, option in OPTIONS if group == "model"]
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_every_model_builds_from_what_its_data_tells(model):
+    kind = MODEL_DATA.get(model, "images")
+    built = build_model(compose_config("train", [f"model={model}"]).model, SPECS[kind])
+    assert built(BATCHES[kind]()).shape[0] == 2

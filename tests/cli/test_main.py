@@ -19,7 +19,7 @@ def test_verb_help_shows_config_groups(tmp_path):
     result = run_tuneforge("train", "--help", cwd=tmp_path)
     assert result.returncode == 0
     assert "tuneforge train" in result.stdout
-    groups = ("data: cifar10, csv, digits", "model: cnn, mlp", "task: classification, regression")
+    groups = ("data: cifar10, csv, digits", "model: cnn, gpt", "task: classification, language")
     for group in (*groups, "experiment: digits_cnn"):
         assert group in result.stdout
 

@@ -44,6 +44,7 @@ def test_char_vocabulary_comes_from_the_training_split_only(corpus):
     assert datamodule.spec == {
         "vocab_size": len(set(train)) + 1,
         "block_size": 64,
+        "chars_per_token": 1.0,
         "task": "language_modeling",
     }
 
@@ -57,8 +58,13 @@ def test_char_round_trip_and_unknown_characters(corpus):
 
 
 def test_bpe_round_trip_and_vocab_size(corpus):
-    tokenizer = setup_text(corpus, tokenizer="bpe", vocab_size=300).tokenizer
+    datamodule = setup_text(corpus, tokenizer="bpe", vocab_size=300)
+    tokenizer = datamodule.tokenizer
     assert tokenizer.vocab_size == 300
+    val_text = corpus.read_text(encoding="utf-8")[SLICE - SLICE // 10 : SLICE]
+    val_tokens = len(datamodule.splits["val"].ids)
+    assert datamodule.spec["chars_per_token"] == pytest.approx(len(val_text) / val_tokens)
+    assert datamodule.spec["chars_per_token"] > 1.2
     sample = "O Romeo, Romeo! wherefore art thou Romeo? Ünïcödé ✓"
     ids = tokenizer.encode(sample)
     assert tokenizer.decode(ids) == sample

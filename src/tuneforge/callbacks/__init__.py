@@ -1,6 +1,7 @@
 """Lightning callbacks that tuneforge adds to every run."""
 
+from tuneforge.callbacks.generated_text import GeneratedText
 from tuneforge.callbacks.monitored_best import MonitoredBest
 from tuneforge.callbacks.run_config import StoreRunConfig
 
-__all__ = ["MonitoredBest", "StoreRunConfig"]
+__all__ = ["GeneratedText", "MonitoredBest", "StoreRunConfig"]

@@ -30,7 +30,8 @@ def log_to_files(message: str, exc_info: BaseException) -> None:
 
 
 def remove_if_unused(run_dir: Path) -> None:
-    """Remove a run folder that holds only what Hydra wrote before the config was refused.
+    """Remove a run folder that holds only what Hydra wrote before the config was refused, and
+    the folders above it that are left empty (outputs/VERB/), up to the working folder.
 
     A folder with anything else in it (a user's earlier run) is left alone.
     """
@@ -40,6 +41,14 @@ def remove_if_unused(run_dir: Path) -> None:
     if {p.name for p in run_dir.iterdir()} <= hydra_only:
         logging.shutdown()  # close the log file before removing it
         shutil.rmtree(run_dir, ignore_errors=True)
+        cwd = Path.cwd().resolve()
+        for parent in run_dir.resolve().parents:
+            if parent == cwd or cwd not in parent.parents:
+                break
+            try:
+                parent.rmdir()  # only an empty folder goes
+            except OSError:
+                break
 
 
 def fail(lines: list[str], code: int) -> None:

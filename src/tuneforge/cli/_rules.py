@@ -52,6 +52,13 @@ RULES: dict[str, Rule] = {
     "log_every_n_steps": Rule("an integer >= 1", lambda v: v >= 1),
     "mixup_alpha": Rule("a number >= 0 (0: off)", _non_negative),
     "cutmix_alpha": Rule("a number >= 0 (0: off)", _non_negative),
+    "n_layer": Rule("an integer >= 1", lambda v: v >= 1),
+    "n_head": Rule("an integer >= 1", lambda v: v >= 1),
+    "n_embd": Rule("an integer >= 1", lambda v: v >= 1),
+    "max_new_tokens": Rule("an integer >= 1", lambda v: v >= 1),
+    "temperature": Rule("a number > 0 (below 1: surer, above 1: wilder)", _positive),
+    "top_k": Rule("an integer >= 1, or null for no cut", lambda v: v >= 1),
+    "num_samples": Rule("an integer >= 1", lambda v: v >= 1),
 }
 
 

@@ -121,6 +121,22 @@ def _without_logging_callbacks(callbacks: list) -> list:
     return kept
 
 
+def _plain(spec: dict[str, Any]) -> dict[str, Any]:
+    """The data spec as checkpoint-safe plain data: tuples become lists, numpy numbers Python's."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, tuple | list):
+            return [plain(v) for v in value]
+        return value.item() if hasattr(value, "item") else value
+
+    return {key: plain(value) for key, value in spec.items()}
+
+
+def build_model(node: DictConfig, spec: dict[str, Any]) -> Any:
+    """The model `node` describes, sized by the data's `spec` (input shape, class count, ...)."""
+    return _instantiate(node, "model", **_data_inputs(node._target_, node, spec, "model"))
+
+
 def with_run_dir(cfg: DictConfig, run_dir: Path) -> DictConfig:
     """A copy of `cfg` whose `paths.output_dir` (the run folder) is `run_dir`."""
     cfg = copy.deepcopy(cfg)
@@ -164,9 +180,7 @@ def build(cfg: DictConfig, run_dir: str | Path, data_state: dict | None = None) 
     spec = datamodule.spec
 
     # 2. Model: a plain nn.Module sized by the data.
-    model = _instantiate(
-        cfg.model, "model", **_data_inputs(cfg.model._target_, cfg.model, spec, "model")
-    )
+    model = build_model(cfg.model, spec)
 
     # 3. Fine-tuning: pretrained weights cannot be loaded yet; say so rather than ignore them.
     if cfg.get("finetune", {}).get("checkpoint"):
@@ -196,7 +210,7 @@ def build(cfg: DictConfig, run_dir: str | Path, data_state: dict | None = None) 
     # 5. Trainer, with the configured callbacks and loggers and the ones every run has.
     callbacks = [_instantiate(c, f"callbacks.{k}") for k, c in cfg.get("callbacks", {}).items()]
     monitored = MonitoredBest(cfg.monitor.metric, cfg.monitor.mode)
-    callbacks += [monitored, StoreRunConfig(config, __version__)]
+    callbacks += [monitored, StoreRunConfig(config, __version__, _plain(spec))]
     loggers = [_instantiate(c, f"logger.{k}") for k, c in cfg.get("logger", {}).items()]
     if not loggers:
         callbacks = _without_logging_callbacks(callbacks)

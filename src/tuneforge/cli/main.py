@@ -29,6 +29,9 @@ VERBS = {
     "predict": Verb(
         "tuneforge.cli.predict", "write predictions.csv: tuneforge predict ckpt_path=PATH"
     ),
+    "generate": Verb(
+        "tuneforge.cli.generate", 'sample text: tuneforge generate ckpt_path=PATH prompt="ROMEO:"'
+    ),
 }
 
 USAGE = """usage: tuneforge VERB [group=choice ...] [key=value ...] [hydra flags]

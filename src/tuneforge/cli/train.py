@@ -8,7 +8,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from tuneforge.cli._checkpoint import load_weights, read_checkpoint
-from tuneforge.cli._files import write_json
+from tuneforge.cli._files import write_atomic, write_json
 from tuneforge.cli._run_info import git_commit, versions
 from tuneforge.cli.build import Built, build
 
@@ -48,6 +48,14 @@ def _report_data(built: Built, run_dir: Path) -> None:
             logger.experiment.add_text("data/report", as_markdown)
 
 
+def _save_tokenizer(built: Built, run_dir: Path) -> None:
+    """The fitted tokenizer as tokenizer.json in the run folder, for tools outside tuneforge (the
+    checkpoint carries it too, so eval and generate decode the same way)."""
+    tokenizer = getattr(built.datamodule, "tokenizer", None)
+    if tokenizer is not None:
+        write_atomic(run_dir / "tokenizer.json", lambda handle: handle.write(tokenizer.to_json()))
+
+
 def _log_hparams(built: Built, metrics: dict[str, Any]) -> None:
     """The resolved config with the final metrics, in TensorBoard's HParams view."""
     from lightning.pytorch.loggers import TensorBoardLogger
@@ -64,6 +72,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     started = time.perf_counter()
     built = build(cfg, run_dir)
     _report_data(built, run_dir)
+    _save_tokenizer(built, run_dir)
     trainer = built.trainer
     trainer.fit(built.task, datamodule=built.datamodule)
 

@@ -25,9 +25,9 @@ HYDRA_KEYS = {"_target_", "_partial_", "_recursive_", "_convert_", "_args_"}
 # these. Data dimensions reach the model from the DataModule, never by hand.
 INJECTED: dict[str, set[str]] = {
     "data": {"train_transforms"},
-    "model": {"input_shape", "num_classes", "vocab_size", "block_size"},
+    "model": {"input_shape", "num_classes", "vocab_size", "block_size", "max_length", "pad_id"},
     "task": {"model", "optimizer", "scheduler", "num_classes", "num_outputs"}
-    | {"target_mean", "target_std", "batch_transform"},
+    | {"target_mean", "target_std", "batch_transform", "chars_per_token"},
     "optimizer": {"params"},
     "scheduler": {"optimizer", "total_steps"},
     "trainer": {"callbacks", "logger", "default_root_dir"},

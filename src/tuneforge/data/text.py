@@ -248,6 +248,7 @@ class TextLMDataModule(SplitsDataModule):
         self.val_fraction, self.batches_per_epoch = val_fraction, batches_per_epoch
         self.cache_dir, self.tokenizer_file = cache_dir, tokenizer_file
         self._tokenizer: Tokenizer | None = None
+        self.chars_per_token = 1.0  # of the validation text, measured by setup()
 
     @property
     def tokenizer(self) -> Tokenizer:
@@ -259,8 +260,12 @@ class TextLMDataModule(SplitsDataModule):
     @property
     def spec(self) -> dict:
         """What the model and the task need to know about this data."""
-        vocab = self.tokenizer.vocab_size
-        return {"vocab_size": vocab, "block_size": self.block_size, "task": "language_modeling"}
+        return {
+            "vocab_size": self.tokenizer.vocab_size,
+            "block_size": self.block_size,
+            "chars_per_token": self.chars_per_token,
+            "task": "language_modeling",
+        }
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
@@ -273,6 +278,8 @@ class TextLMDataModule(SplitsDataModule):
             self._tokenizer = self._make_tokenizer(parts["train"])
         files = {name: self._token_file(text_path, raw, name, part) for name, part in parts.items()}
         dtype = _id_dtype(self.tokenizer.vocab_size)
+        val_tokens = files["val"].stat().st_size // np.dtype(dtype).itemsize
+        self.chars_per_token = len(parts["val"]) / val_tokens
         length = self.batches_per_epoch * self.batch_size
         self.splits["train"] = RandomBlocks(files["train"], dtype, self.block_size, length)
         self.splits["val"] = ConsecutiveBlocks(files["val"], dtype, self.block_size)

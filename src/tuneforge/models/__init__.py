@@ -2,9 +2,25 @@
 
 Every classifier backbone exposes timm's interface: `num_features`, `forward_features`,
 `forward_head(x, pre_logits)`, `get_classifier`, `reset_classifier` and `group_matcher`.
+`timm_model` returns timm's own modules; timm and torchvision are imported only when a model
+that needs them is built, so importing this package stays light.
 """
 
 from tuneforge.models.cnn import CNN
+from tuneforge.models.gpt import GPT, GPTConfig
+from tuneforge.models.lstm import LSTMClassifier
 from tuneforge.models.mlp import MLP
+from tuneforge.models.resnet import ResNet
+from tuneforge.models.timm_backbone import timm_model
+from tuneforge.models.transformer import TransformerClassifier
 
-__all__ = ["CNN", "MLP"]
+__all__ = [
+    "CNN",
+    "GPT",
+    "MLP",
+    "GPTConfig",
+    "LSTMClassifier",
+    "ResNet",
+    "TransformerClassifier",
+    "timm_model",
+]

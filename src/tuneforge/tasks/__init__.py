@@ -1,6 +1,7 @@
 """LightningModules: what is optimised and measured for each kind of task."""
 
 from tuneforge.tasks.classification import ClassificationTask
+from tuneforge.tasks.language_modeling import LanguageModelingTask
 from tuneforge.tasks.regression import RegressionTask
 
-__all__ = ["ClassificationTask", "RegressionTask"]
+__all__ = ["ClassificationTask", "LanguageModelingTask", "RegressionTask"]

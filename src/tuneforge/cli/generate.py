@@ -1,0 +1,103 @@
+"""`tuneforge generate ckpt_path=PATH prompt=TEXT`: print text sampled from a language model.
+
+The model is rebuilt from the checkpoint alone (its config, the data facts stored beside it, and
+its tokenizer), so a checkpoint generates on a machine that does not have the training text.
+"""
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from tuneforge.checkpoint_keys import CHECKPOINT_KEY
+from tuneforge.cli._checkpoint import FIX, checkpoint_file, read_checkpoint, stored_config
+from tuneforge.cli._files import write_atomic
+from tuneforge.cli.build import build_model
+from tuneforge.cli.errors import CheckpointError, ConfigError
+from tuneforge.cli.validate import validate
+
+log = logging.getLogger(__name__)
+
+SEPARATOR = "-" * 40
+SCHEMA: dict[str, Any] = {
+    "prompt": str,
+    "max_new_tokens": int,
+    "temperature": float,
+    "top_k": int | None,
+    "num_samples": int,
+    "seed": int,
+    "device": str,
+}
+
+
+def _check(cfg: DictConfig) -> None:
+    """Types and ranges (through the schema's rules), then what the schema cannot say."""
+    validate(cfg, SCHEMA)
+    problems = []
+    if cfg.device not in ("auto", "cpu", "cuda"):
+        problems.append(f"device={cfg.device!r} is not valid; expected one of: auto, cpu, cuda")
+    if not cfg.prompt:
+        problems.append('prompt is empty; give the text to continue, e.g. prompt="ROMEO:"')
+    if problems:
+        raise ConfigError(*problems)
+
+
+def _language_model(checkpoint: dict[str, Any], path: Path) -> tuple[Any, Any]:
+    """The trained model with its weights, and the tokenizer it was trained with."""
+    from tuneforge.data.text import tokenizer_from_json
+
+    trained = stored_config(checkpoint)
+    spec = checkpoint[CHECKPOINT_KEY].get("data_spec")
+    data_class = str(trained.data._target_).rsplit(".", 1)[-1]
+    if spec is None:
+        raise CheckpointError(
+            f"ckpt_path '{path}' holds no data facts to size the model (written by an older "
+            f"tuneforge); {FIX}"
+        )
+    model = build_model(trained.model, spec)
+    tokenizer_json = checkpoint.get(data_class, {}).get("tokenizer")
+    if not hasattr(model, "generate") or tokenizer_json is None:
+        raise CheckpointError(
+            f"ckpt_path '{path}' holds a {type(model).__name__}, which does not generate text; "
+            "point it at a language model's checkpoint (e.g. experiment=gpt_shakespeare_char)"
+        )
+    weights = {
+        key.removeprefix("model."): value
+        for key, value in checkpoint["state_dict"].items()
+        if key.startswith("model.")
+    }
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as ex:
+        first = str(ex).splitlines()[0]
+        raise CheckpointError(
+            f"ckpt_path '{path}' does not fit the model built from its own config ({first}); {FIX}"
+        ) from ex
+    return model, tokenizer_from_json(tokenizer_json)
+
+
+def run(cfg: DictConfig, run_dir: Path) -> list[str]:
+    """Sample `num_samples` continuations of `prompt`, print them, and keep them in samples.txt."""
+    import torch
+
+    _check(cfg)
+    path = checkpoint_file(cfg.ckpt_path)
+    model, tokenizer = _language_model(read_checkpoint(path), path)
+    device = cfg.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    model.to(device).eval()
+    ids = tokenizer.encode(cfg.prompt)
+    unknown = getattr(tokenizer, "unk_id", None)
+    if unknown is not None and unknown in ids:
+        log.warning("The prompt has characters the model never saw in training; they read as <unk>")
+    torch.manual_seed(cfg.seed)
+    prompt = torch.tensor([ids] * cfg.num_samples, dtype=torch.long, device=device)
+    out = model.generate(prompt, cfg.max_new_tokens, cfg.temperature, cfg.top_k)
+    samples = [tokenizer.decode(row.tolist()) for row in out]
+    text = f"\n{SEPARATOR}\n".join(samples) + "\n"
+    print(text, end="", flush=True)
+    write_atomic(run_dir / "samples.txt", lambda handle: handle.write(text))
+    log.info("%d sample(s) written to %s", len(samples), run_dir / "samples.txt")
+    return samples

@@ -1,0 +1,112 @@
+"""A GPT trained on tiny Shakespeare by the real command, then scored and sampled from."""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from ..conftest import REPO, run_tuneforge
+from .conftest import only_run_dir, read_metrics
+from .test_bad_input import assert_one_line_error
+
+pytestmark = pytest.mark.slow
+
+SHAKESPEARE = REPO.parent / "shared" / "data" / "tinyshakespeare.txt"
+QUICK_GPT = [
+    "experiment=gpt_shakespeare_char",
+    "model.n_layer=1",
+    "model.n_embd=32",
+    "data.batches_per_epoch=15",
+    "trainer.max_epochs=2",
+    "trainer.max_steps=30",
+    "trainer.log_every_n_steps=5",
+    "callbacks.progress_bar.refresh_rate=0",
+    "callbacks.generated_text.max_new_tokens=20",
+]
+
+
+@pytest.fixture(scope="module")
+def gpt_run(tmp_path_factory) -> Path:
+    """Two short epochs of a small character GPT on the first 60,000 characters."""
+    cwd = tmp_path_factory.mktemp("gpt_run")
+    text = cwd / "shakespeare.txt"
+    text.write_text(SHAKESPEARE.read_text(encoding="utf-8")[:60_000], encoding="utf-8")
+    result = run_tuneforge("train", *QUICK_GPT, f"data.path={text}", cwd=cwd)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return only_run_dir(cwd, "train")
+
+
+def test_metrics_are_token_means_in_nats_perplexity_and_bits(gpt_run):
+    metrics = read_metrics(gpt_run)
+    assert metrics["monitor"] == "val/loss"
+    assert metrics["test/loss"] < math.log(60)  # better than guessing among ~60 characters
+    assert metrics["test/perplexity"] == pytest.approx(math.exp(metrics["test/loss"]), rel=1e-4)
+    assert metrics["test/bpc"] == pytest.approx(metrics["test/loss"] / math.log(2), rel=1e-4)
+    assert metrics["steps"] == 30
+
+
+def test_tokenizer_is_in_the_run_folder_and_the_checkpoint(gpt_run):
+    saved = json.loads((gpt_run / "tokenizer.json").read_text(encoding="utf-8"))
+    assert saved["type"] == "char" and "R" in saved["chars"]
+    checkpoint = torch.load(gpt_run / "checkpoints" / "best.ckpt", weights_only=True)
+    assert json.loads(checkpoint["TextLMDataModule"]["tokenizer"]) == saved
+    assert checkpoint["tuneforge"]["data_spec"]["vocab_size"] == len(saved["chars"]) + 1
+
+
+def test_a_sample_is_logged_at_each_validation(gpt_run):
+    events = EventAccumulator(str(gpt_run / "tensorboard"), size_guidance={"tensors": 0})
+    events.Reload()
+    samples = events.Tensors("samples/generated/text_summary")
+    assert [event.step for event in samples] == [15, 30]
+    text = samples[-1].tensor_proto.string_val[0].decode()
+    assert len(text.strip()) > 10
+
+
+def test_generate_repeats_with_a_seed_without_the_training_text(gpt_run, tmp_path):
+    text = gpt_run.parents[2] / "shakespeare.txt"
+    text.rename(text.with_suffix(".away"))  # the checkpoint alone must do
+    args = ["generate", f"ckpt_path={gpt_run}", "prompt=ROMEO:", "max_new_tokens=40"]
+    try:
+        first = run_tuneforge(*args, "num_samples=2", cwd=tmp_path)
+    finally:
+        text.with_suffix(".away").rename(text)
+    assert first.returncode == 0, first.stderr
+    samples = first.stdout.removesuffix("\n").split("\n" + "-" * 40 + "\n")
+    assert len(samples) == 2
+    assert all(s.startswith("ROMEO:") and len(s) == len("ROMEO:") + 40 for s in samples)
+    again = run_tuneforge(*args, "num_samples=2", cwd=tmp_path)
+    assert again.stdout == first.stdout
+    other = run_tuneforge(*args, "num_samples=2", "seed=7", cwd=tmp_path)
+    assert other.stdout != first.stdout
+    (run_dir, *_) = sorted((tmp_path / "outputs" / "generate").iterdir())
+    assert (run_dir / "samples.txt").read_text(encoding="utf-8") == first.stdout
+
+
+def test_eval_reproduces_the_test_loss(gpt_run, tmp_path):
+    result = run_tuneforge("eval", f"ckpt_path={gpt_run}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    evaluated = read_metrics(only_run_dir(tmp_path, "eval"))
+    assert evaluated["test/loss"] == pytest.approx(read_metrics(gpt_run)["test/loss"], rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "words"),
+    [
+        (["temperature=0"], 2, ["temperature=0", "> 0"]),
+        (["top_k=0"], 2, ["top_k=0", "null"]),
+        (["prompt="], 2, ["prompt is empty"]),
+        (["device=tpu"], 2, ["device='tpu'", "auto, cpu, cuda"]),
+    ],
+)
+def test_generate_refuses_bad_arguments_in_one_line(gpt_run, tmp_path, args, code, words):
+    result = run_tuneforge("generate", f"ckpt_path={gpt_run}", *args, cwd=tmp_path)
+    assert_one_line_error(result, code, words)
+    assert not (tmp_path / "outputs").exists()  # nothing left behind, not even outputs/
+
+
+def test_generate_from_a_classifier_says_it_does_not_generate(default_run, tmp_path):
+    result = run_tuneforge("generate", f"ckpt_path={default_run}", cwd=tmp_path)
+    assert_one_line_error(result, 4, ["holds a CNN, which does not generate text"])
