@@ -6,8 +6,6 @@ clip, a fill, an optional element-wise function and an affine map, written out h
 """
 
 import contextlib
-import difflib
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,13 +22,13 @@ from sklearn.preprocessing import (
     StandardScaler,
 )
 
+from tuneforge.data._files import read_csv
 from tuneforge.data._tensors import stratified_split
 
 MISSING_CATEGORY = "<missing>"
 MAX_CLASSES = 20  # an integer target with more distinct values is a quantity, not a label
 MIN_ROWS_PER_CLASS = 10  # ...and so is one whose values are seen fewer times each on average
 SPLITS = ("train", "val", "test")
-RAGGED = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
 
 
 def read_table(path: Path, key: str, missing_tokens: Sequence[str]) -> pd.DataFrame:
@@ -50,45 +48,18 @@ def read_table(path: Path, key: str, missing_tokens: Sequence[str]) -> pd.DataFr
         if b"\x00" in handle.read(8192):
             raise ValueError(f"{key} '{path}' is a binary file, not CSV text; export it as CSV")
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        frame = read_csv(path, key)
     except UnicodeDecodeError as ex:
         raise ValueError(
             f"{key} '{path}' is not UTF-8 text (byte {ex.object[ex.start]:#04x} cannot be read); "
             "re-save it as CSV with UTF-8 encoding"
         ) from ex
-    except pd.errors.EmptyDataError as ex:
-        raise ValueError(f"{key} '{path}' is empty; it needs a header row and rows of data") from ex
-    except pd.errors.ParserError as ex:
-        raise ValueError(f"{key} '{path}' is not valid CSV: {_parser_problem(ex)}") from ex
     if frame.empty:
         raise ValueError(f"{key} '{path}' has a header but no rows; add rows of data")
     frame.columns = [str(name).strip() for name in frame.columns]
     tokens = {token.strip().casefold() for token in missing_tokens}
     cells = frame.apply(lambda column: column.str.strip().str.casefold())
     return cells.mask(cells.isin(tokens))
-
-
-def _parser_problem(error: pd.errors.ParserError) -> str:
-    """pandas' complaint about a CSV file, rephrased as the line to fix."""
-    ragged = RAGGED.search(str(error))
-    if ragged is None:
-        return f"{str(error).strip().splitlines()[0]}; fix the file or export it again as CSV"
-    expected, line, saw = ragged.groups()
-    return (
-        f"line {line} has {saw} fields but the header has {expected}; remove the extra fields or "
-        "quote the values that hold a comma"
-    )
-
-
-def require_column(frame: pd.DataFrame, target: str, path: Path) -> None:
-    """Raises ValueError naming the closest column when `target` is not a column of the table."""
-    if target in frame.columns:
-        return
-    folded = {str(name).casefold(): str(name) for name in frame.columns}
-    close = difflib.get_close_matches(target.casefold(), list(folded), n=1)
-    hint = f"did you mean '{folded[close[0]]}'? " if close else ""
-    columns = ", ".join(folded.values())
-    raise ValueError(f"target='{target}' is not a column of '{path}'; {hint}columns: {columns}")
 
 
 def column_kinds(frame: pd.DataFrame, target: str, drop_ids: bool) -> dict[str, str]:

@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from tuneforge.data import _cleaning as cleaning
 from tuneforge.data._args import ArgumentRules, check_arguments
 from tuneforge.data._base import SplitsDataModule
+from tuneforge.data._files import require_column
 from tuneforge.data._tensors import TensorClassificationDataset, check_fractions
 
 DEFAULT_MISSING_TOKENS = ("?", "NA", "N/A", "n/a", "na", "NaN", "nan", "null", "None", "")
@@ -197,7 +198,7 @@ class CSVDataModule(SplitsDataModule):
     def _read_rows(self, path: Path) -> tuple[pd.DataFrame, dict[str, int], dict[str, str]]:
         """The table without rows that lack a target or repeat one; row counts; column kinds."""
         table = cleaning.read_table(path, "data.path", self.missing_tokens)
-        cleaning.require_column(table, self.target, path)
+        require_column(table, "target", self.target, path)
         rows = dict.fromkeys(ROW_COUNTS, 0) | {"read": len(table)}
         table, rows["missing_target"] = _drop(table, table[self.target].isna())
         if self.drop_duplicates:

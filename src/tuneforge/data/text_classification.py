@@ -10,9 +10,6 @@ workers) and lets a transformer size its position table from `spec["max_length"]
 
 import codecs
 import copy
-import difflib
-import io
-import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,6 +23,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from tuneforge.data import _cleaning as cleaning
 from tuneforge.data._args import ArgumentRules, check_arguments
 from tuneforge.data._base import SplitsDataModule
+from tuneforge.data._files import read_table, require_column
 from tuneforge.data._tensors import TensorClassificationDataset, check_fractions
 from tuneforge.data.text import (
     MIN_BPE_VOCAB,
@@ -36,7 +34,6 @@ from tuneforge.data.text import (
     tokenizer_from_json,
 )
 
-JSONL_SUFFIXES = (".jsonl", ".ndjson")
 PAD_TOKENS = ("[PAD]", "<pad>", "<PAD>", "<|pad|>")  # what pretrained vocabularies call padding
 STATE_KEYS = {"tokenizer", "class_names", "max_length", "pad_id", "vocab_size"}
 
@@ -379,84 +376,3 @@ def _read_tokenizer_file(path: Path) -> Tokenizer:
             f"data.tokenizer_file '{path}' is not a tokenizer.json ({problem}); save one with "
             "the tokenizers library's Tokenizer.save"
         ) from None
-
-
-def read_table(path: Path, key: str, encoding: str) -> pd.DataFrame:
-    """Every field of a CSV or JSONL file as a string; an empty or blank one as NaN.
-
-    `key` names the setting that gave the path, so that an error tells the user what to change.
-
-    Raises:
-        FileNotFoundError: when there is no such file.
-        ValueError: when it is empty, binary, not in `encoding`, or not valid CSV or JSONL.
-    """
-    if not path.is_file():
-        raise FileNotFoundError(f"{key} '{path}' does not exist; pass a CSV or JSONL file")
-    raw = path.read_bytes()
-    if not raw.strip():
-        raise ValueError(f"{key} '{path}' is empty; it needs a header row and rows of text")
-    wide = codecs.lookup(encoding).name.startswith(("utf-16", "utf-32"))  # these hold NUL bytes
-    if b"\x00" in raw[:8192] and not wide:
-        raise ValueError(f"{key} '{path}' is a binary file, not text; export it as CSV or JSONL")
-    try:
-        text = raw.decode(encoding)
-    except UnicodeDecodeError as ex:
-        other = "latin-1" if codecs.lookup(encoding).name == "utf-8" else "utf-8"
-        fix = f"set data.encoding={other} if that is how it was saved"
-        if key != "data.path":
-            fix = f"re-save it as {encoding}, the encoding the model was trained with"
-        raise ValueError(
-            f"{key} '{path}' is not {encoding} text (byte {raw[ex.start]:#04x} at offset "
-            f"{ex.start}); {fix}"
-        ) from None
-    jsonl = path.suffix.lower() in JSONL_SUFFIXES
-    table = _read_jsonl(text, path, key) if jsonl else _read_csv(text, path, key)
-    if table.empty:
-        raise ValueError(f"{key} '{path}' has no rows of data; add rows")
-    table.columns = [str(name).strip() for name in table.columns]
-    return table.mask(table.apply(lambda column: column.str.strip() == ""))
-
-
-def _read_csv(text: str, path: Path, key: str) -> pd.DataFrame:
-    separator = "\t" if path.suffix.lower() == ".tsv" else ","
-    try:
-        return pd.read_csv(io.StringIO(text), sep=separator, dtype=str, keep_default_na=False)
-    except pd.errors.EmptyDataError:
-        raise ValueError(f"{key} '{path}' is empty; it needs a header row and rows") from None
-    except pd.errors.ParserError as ex:
-        problem = cleaning._parser_problem(ex)  # the same wording as data=csv
-        raise ValueError(f"{key} '{path}' is not valid CSV: {problem}") from None
-
-
-def _read_jsonl(text: str, path: Path, key: str) -> pd.DataFrame:
-    """One JSON object per line; blank lines are skipped. Values become strings, null NaN."""
-    records = []
-    for number, line in enumerate(text.split("\n"), start=1):  # not splitlines: U+2028 is text
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as ex:
-            raise ValueError(
-                f"{key} '{path}' line {number} is not JSON ({ex.msg} at column {ex.colno}); "
-                "write one JSON object per line"
-            ) from None
-        if not isinstance(record, dict):
-            raise ValueError(
-                f"{key} '{path}' line {number} holds a JSON {type(record).__name__}, not an "
-                'object; write one object per line, e.g. {"text": "...", "label": "..."}'
-            )
-        records.append({name: None if v is None else str(v) for name, v in record.items()})
-    return pd.DataFrame.from_records(records).astype(object)
-
-
-def require_column(table: pd.DataFrame, key: str, name: str, path: Path) -> None:
-    """Raises ValueError naming the closest column when `name` is not a column of the table."""
-    if name in table.columns:
-        return
-    folded = {str(column).casefold(): str(column) for column in table.columns}
-    close = difflib.get_close_matches(str(name).casefold(), list(folded), n=1)
-    hint = f"did you mean '{folded[close[0]]}'? " if close else ""
-    raise ValueError(
-        f"{key}='{name}' is not a column of '{path}'; {hint}columns: {', '.join(folded.values())}"
-    )
