@@ -44,7 +44,7 @@ RULES: dict[str, Rule] = {
     "warmup_fraction": Rule("a number in [0, 1)", _fraction),
     "warmup_steps": Rule("an integer >= 0", _non_negative),
     "min_lr_ratio": Rule("a number in [0, 1]", lambda v: 0 <= v <= 1),
-    "num_workers": Rule("an integer >= 0", _non_negative),
+    "num_workers": Rule("an integer >= 0, or auto (one per core)", _non_negative),
     "width": Rule("an integer >= 1", lambda v: v >= 1),
     "depth": Rule("an integer >= 0", _non_negative),
     "accumulate_grad_batches": Rule("an integer >= 1", lambda v: v >= 1),

@@ -4,6 +4,8 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from tuneforge.data._args import Workers, worker_count
+
 
 class SplitsDataModule(L.LightningDataModule):
     """A DataModule whose `setup()` fills `self.splits` with "train", "val" and "test" datasets.
@@ -14,19 +16,20 @@ class SplitsDataModule(L.LightningDataModule):
     """
 
     batch_size: int
-    num_workers: int
+    num_workers: Workers
 
     def __init__(self) -> None:
         super().__init__()
         self.splits: dict[str, Dataset] = {}
 
     def loader(self, dataset: Dataset, shuffle: bool = False) -> DataLoader:
+        workers = worker_count(self.num_workers)
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
             shuffle=shuffle,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
+            num_workers=workers,
+            persistent_workers=workers > 0,
             pin_memory=torch.cuda.is_available(),
         )
 
@@ -42,6 +45,7 @@ class SplitsDataModule(L.LightningDataModule):
     def predict_dataloader(self) -> DataLoader:
         return self.loader(self.splits["test"])
 
-    def labels(self, split: str) -> torch.Tensor:
-        """The targets of a split, in loader order (predictions.csv's `target` column)."""
-        return self.splits[split].labels
+    def labels(self, split: str) -> torch.Tensor | None:
+        """The targets of a split, in loader order (predictions.csv's `target` column); None for
+        data whose targets are not one label per example (a language model's next tokens)."""
+        return getattr(self.splits[split], "labels", None)

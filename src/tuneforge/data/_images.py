@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from tuneforge.data._args import Workers
 from tuneforge.data._base import SplitsDataModule
 from tuneforge.data._tensors import TensorClassificationDataset, check_fractions, stratified_split
 
@@ -37,7 +38,8 @@ class InMemoryImageDataModule(SplitsDataModule):
         batch_size: samples per batch, for every split.
         val_fraction: share of the training set held out for validation.
         split_seed: seed of the validation split, apart from the training seed.
-        num_workers: data loader worker processes (0: load in the main process).
+        num_workers: data loader worker processes (0: load in the main process; auto: one per
+            core, at most 8).
         mean, std: per-channel statistics of [0, 1] pixels; computed from the training split
             when not given.
         train_transforms: callables applied to each uint8 training image (augmentation).
@@ -52,7 +54,7 @@ class InMemoryImageDataModule(SplitsDataModule):
         batch_size: int = 128,
         val_fraction: float = 0.1,
         split_seed: int = 0,
-        num_workers: int = 0,
+        num_workers: Workers = 0,
         mean: Sequence[float] | None = None,
         std: Sequence[float] | None = None,
         train_transforms: Sequence[Callable[[torch.Tensor], torch.Tensor]] = (),

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from tuneforge.data._args import Workers
 from tuneforge.data._base import SplitsDataModule
 from tuneforge.data._tensors import (
     TensorClassificationDataset,
@@ -30,7 +31,8 @@ class DigitsDataModule(SplitsDataModule):
         val_fraction: share of the whole set held out for validation.
         test_fraction: share of the whole set held out for the test.
         split_seed: seed of the split, apart from the training seed.
-        num_workers: data loader worker processes (0: load in the main process).
+        num_workers: data loader worker processes (0: load in the main process; auto: one per
+            core, at most 8).
         train_transforms: callables applied to each training image (augmentation).
     """
 
@@ -42,7 +44,7 @@ class DigitsDataModule(SplitsDataModule):
         val_fraction: float = 0.1,
         test_fraction: float = 0.2,
         split_seed: int = 0,
-        num_workers: int = 0,
+        num_workers: Workers = 0,
         train_transforms: Sequence[Callable[[torch.Tensor], torch.Tensor]] = (),
     ) -> None:
         super().__init__()

@@ -20,7 +20,7 @@ from PIL import Image, ImageOps
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms.v2 import functional as TF
 
-from tuneforge.data._args import ArgumentRules, check_arguments
+from tuneforge.data._args import WORKERS_RULE, ArgumentRules, Workers, check_arguments, is_int
 from tuneforge.data._base import SplitsDataModule
 from tuneforge.data._images import Standardize
 from tuneforge.data._tensors import check_fractions, stratified_split
@@ -33,25 +33,21 @@ MAX_STATISTICS_IMAGES = 2_000
 SHOWN_UNREADABLE = 5
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _numbers(value: Any, above: float = -float("inf")) -> bool:
     """Whether `value` is None or a list of numbers above `above` (per-channel statistics)."""
     numbers = isinstance(value, list | tuple) and all(
-        _is_int(v) or isinstance(v, float) for v in value
+        is_int(v) or isinstance(v, float) for v in value
     )
     return value is None or (numbers and all(v > above for v in value))
 
 
 RULES: ArgumentRules = {
     "root": (lambda v: isinstance(v, str | Path) and str(v) != "", "a folder of class folders"),
-    "image_size": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
-    "channels": (lambda v: _is_int(v) and v in MODES, "1 (grey) or 3 (RGB)"),
-    "batch_size": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
-    "split_seed": (_is_int, "an integer"),
-    "num_workers": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    "image_size": (lambda v: is_int(v) and v >= 1, "an integer >= 1"),
+    "channels": (lambda v: is_int(v) and v in MODES, "1 (grey) or 3 (RGB)"),
+    "batch_size": (lambda v: is_int(v) and v >= 1, "an integer >= 1"),
+    "split_seed": (is_int, "an integer"),
+    "num_workers": WORKERS_RULE,
     "strict": (lambda v: isinstance(v, bool), "true or false"),
     "mean": (_numbers, "a list of numbers, or None"),
     "std": (lambda v: _numbers(v, above=0), "a list of numbers > 0, or None"),
@@ -134,7 +130,8 @@ class ImageFolderDataModule(SplitsDataModule):
         test_fraction: share of train held out for the test, when there is no test/ folder.
         split_seed: seed of the split and of the statistics' sample, apart from the training
             seed.
-        num_workers: data loader worker processes (0: load in the main process).
+        num_workers: data loader worker processes (0: load in the main process; auto: one per
+            core, at most 8).
         strict: raise on the first file with an image extension that PIL cannot read, instead of
             skipping and counting it.
         mean, std: per-channel statistics of [0, 1] pixels. None: computed from the training
@@ -152,7 +149,7 @@ class ImageFolderDataModule(SplitsDataModule):
         val_fraction: float = 0.1,
         test_fraction: float = 0.1,
         split_seed: int = 0,
-        num_workers: int = 0,
+        num_workers: Workers = 0,
         strict: bool = False,
         mean: list[float] | None = None,
         std: list[float] | None = None,

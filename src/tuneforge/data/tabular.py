@@ -20,7 +20,7 @@ from rich.table import Table
 from torch.utils.data import DataLoader, TensorDataset
 
 from tuneforge.data import _cleaning as cleaning
-from tuneforge.data._args import ArgumentRules, check_arguments
+from tuneforge.data._args import WORKERS_RULE, ArgumentRules, Workers, check_arguments, is_int
 from tuneforge.data._base import SplitsDataModule
 from tuneforge.data._files import require_column
 from tuneforge.data._tensors import TensorClassificationDataset, check_fractions
@@ -29,10 +29,6 @@ DEFAULT_MISSING_TOKENS = ("?", "NA", "N/A", "n/a", "na", "NaN", "nan", "null", "
 DEFAULT_OUTLIER_THRESHOLD = {"iqr": 1.5, "zscore": 3.0}
 ROW_COUNTS = ("read", "missing_target", "duplicates", "missing_numeric", "outliers", "unseen_class")
 STATE_KEYS = {"task", "target_scale", "kinds", "class_names", "numeric", "categorical", "report"}
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 CHOICES = {
@@ -46,9 +42,9 @@ CHOICES = {
 RULES: ArgumentRules = {
     "path": (lambda v: isinstance(v, str | Path) and str(v) != "", "the path of a CSV file"),
     "target": (lambda v: isinstance(v, str) and v != "", "a column name"),
-    "batch_size": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
-    "split_seed": (_is_int, "an integer"),
-    "num_workers": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    "batch_size": (lambda v: is_int(v) and v >= 1, "an integer >= 1"),
+    "split_seed": (is_int, "an integer"),
+    "num_workers": WORKERS_RULE,
     "missing_tokens": (
         lambda v: not isinstance(v, str) and all(isinstance(t, str) for t in v),
         "a list of strings",
@@ -78,7 +74,8 @@ class CSVDataModule(SplitsDataModule):
         val_fraction: share of the usable rows held out for validation.
         test_fraction: share of the usable rows held out for the test.
         split_seed: seed of the split, apart from the training seed.
-        num_workers: data loader worker processes (0: load in the main process).
+        num_workers: data loader worker processes (0: load in the main process; auto: one per
+            core, at most 8).
         missing_tokens: cell texts that mean "missing", matched after stripping, ignoring case.
         numeric_missing: fill missing numbers with the training "median" or "mean", or "drop"
             the rows that lack one (new inputs are filled with the median instead).
@@ -106,7 +103,7 @@ class CSVDataModule(SplitsDataModule):
         val_fraction: float = 0.1,
         test_fraction: float = 0.2,
         split_seed: int = 0,
-        num_workers: int = 0,
+        num_workers: Workers = 0,
         missing_tokens: Sequence[str] = DEFAULT_MISSING_TOKENS,
         numeric_missing: str = "median",
         categorical_missing: str = "most_frequent",

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from tuneforge.data._args import ArgumentRules, check_arguments
+from tuneforge.data._args import WORKERS_RULE, ArgumentRules, Workers, check_arguments
 from tuneforge.data._base import SplitsDataModule
 
 TOKENIZERS = ("char", "bpe")
@@ -37,7 +37,7 @@ RULES: ArgumentRules = {
     "block_size": (_positive, "a positive integer"),
     "batch_size": (_positive, "a positive integer"),
     "batches_per_epoch": (_positive, "a positive integer"),
-    "num_workers": (lambda value: isinstance(value, int) and value >= 0, "an integer >= 0"),
+    "num_workers": WORKERS_RULE,
     "val_fraction": (
         lambda value: isinstance(value, float | int) and 0 < value < 1,
         "a number between 0 and 1, both excluded",
@@ -204,7 +204,8 @@ class TextLMDataModule(SplitsDataModule):
         block_size: tokens per example; the model's context length.
         batch_size: examples per batch, for every split.
         val_fraction: share of the text, taken from its end, held out for validation.
-        num_workers: data loader worker processes (0: load in the main process).
+        num_workers: data loader worker processes (0: load in the main process; auto: one per
+            core, at most 8).
         cache_dir: folder of token files and downloads (None: `.tuneforge_cache/` beside the text
             file, or in the working folder for a `url`).
         tokenizer_file: a saved `tokenizer.json` (ours or the `tokenizers` library's) used instead
@@ -223,7 +224,7 @@ class TextLMDataModule(SplitsDataModule):
         block_size: int = 64,
         batch_size: int = 12,
         val_fraction: float = 0.1,
-        num_workers: int = 0,
+        num_workers: Workers = 0,
         cache_dir: str | None = None,
         tokenizer_file: str | None = None,
         batches_per_epoch: int = 1000,

@@ -21,7 +21,7 @@ from rich.table import Table
 from torch.utils.data import DataLoader, TensorDataset
 
 from tuneforge.data import _cleaning as cleaning
-from tuneforge.data._args import ArgumentRules, check_arguments
+from tuneforge.data._args import WORKERS_RULE, ArgumentRules, Workers, check_arguments, is_int
 from tuneforge.data._base import SplitsDataModule
 from tuneforge.data._files import read_table, require_column
 from tuneforge.data._tensors import TensorClassificationDataset, check_fractions
@@ -36,10 +36,6 @@ from tuneforge.data.text import (
 
 PAD_TOKENS = ("[PAD]", "<pad>", "<PAD>", "<|pad|>")  # what pretrained vocabularies call padding
 STATE_KEYS = {"tokenizer", "class_names", "max_length", "pad_id", "vocab_size"}
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _is_codec(value: Any) -> bool:
@@ -59,10 +55,10 @@ RULES: ArgumentRules = {
     "label_column": (_name, "a column name"),
     "tokenizer": (TOKENIZERS.__contains__, "one of " + ", ".join(TOKENIZERS)),
     "tokenizer_file": (lambda v: v is None or _name(v), "the path of a tokenizer.json, or null"),
-    "max_length": (lambda v: v is None or (_is_int(v) and v >= 1), "an integer >= 1, or null"),
-    "seed": (_is_int, "an integer"),
-    "batch_size": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
-    "num_workers": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    "max_length": (lambda v: v is None or (is_int(v) and v >= 1), "an integer >= 1, or null"),
+    "seed": (is_int, "an integer"),
+    "batch_size": (lambda v: is_int(v) and v >= 1, "an integer >= 1"),
+    "num_workers": WORKERS_RULE,
     "encoding": (_is_codec, "a Python codec name such as utf-8, latin-1 or cp1252"),
 }
 
@@ -114,14 +110,14 @@ class TextClassificationDataModule(SplitsDataModule):
         test_fraction: float = 0.1,
         seed: int = 0,
         batch_size: int = 64,
-        num_workers: int = 0,
+        num_workers: Workers = 0,
         encoding: str = "utf-8",
         train_transforms: Sequence[Callable[[torch.Tensor], torch.Tensor]] = (),
     ) -> None:
         super().__init__()
         check_arguments(RULES, locals())
         check_fractions(val_fraction, test_fraction)
-        if tokenizer == "bpe" and not (_is_int(vocab_size) and vocab_size >= MIN_BPE_VOCAB):
+        if tokenizer == "bpe" and not (is_int(vocab_size) and vocab_size >= MIN_BPE_VOCAB):
             raise ValueError(
                 f"vocab_size={vocab_size!r} is not allowed; bpe needs at least {MIN_BPE_VOCAB} "
                 "(256 bytes and some merges)"
