@@ -2,10 +2,11 @@
 
 import re
 import shlex
+import shutil
 
 import pytest
 
-from .conftest import REPO, run_tuneforge
+from .conftest import REPO, SHAKESPEARE, TWEETS, run_tuneforge
 
 README = (REPO / "README.md").read_text()
 
@@ -29,6 +30,8 @@ def test_make_targets_and_ci_run_what_the_readme_says():
 
 
 RUNNABLE = [c for c in readme_commands("tuneforge") if "DATE_TIME" not in c and "..." not in c]
+# Files the README tells its reader to fetch, as the tests find them on this machine.
+FILES = {"tinyshakespeare.txt": SHAKESPEARE, "tweets.csv": TWEETS}
 
 
 @pytest.mark.slow
@@ -40,6 +43,9 @@ def test_readme_tuneforge_command_runs(command, tmp_path):
         args += [a for a in quick if a.split("=")[0] not in command]
         if "-m" not in args:
             args += [f"hydra.run.dir={tmp_path / 'run'}"]
+    for name, source in FILES.items():
+        if name in command:
+            shutil.copy(source, tmp_path / name)
     result = run_tuneforge(*args, cwd=tmp_path)
     assert result.returncode == 0, f"{command}\n{result.stderr[-2000:]}"
 
