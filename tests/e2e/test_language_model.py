@@ -4,6 +4,7 @@ import json
 import math
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -90,6 +91,15 @@ def test_eval_reproduces_the_test_loss(gpt_run, tmp_path):
     assert result.returncode == 0, result.stderr
     evaluated = read_metrics(only_run_dir(tmp_path, "eval"))
     assert evaluated["test/loss"] == pytest.approx(read_metrics(gpt_run)["test/loss"], rel=1e-6)
+
+
+def test_predict_scores_each_window_and_their_mean_is_the_test_loss(gpt_run, tmp_path):
+    result = run_tuneforge("predict", f"ckpt_path={gpt_run}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    frame = pd.read_csv(only_run_dir(tmp_path, "predict") / "predictions.csv")
+    assert list(frame.columns) == ["index", "loss", "perplexity"]
+    assert len(frame) == (6_000 - 1) // 64  # the last tenth of 60,000 characters, in blocks of 64
+    assert frame["loss"].mean() == pytest.approx(read_metrics(gpt_run)["test/loss"], rel=1e-4)
 
 
 @pytest.mark.parametrize(
