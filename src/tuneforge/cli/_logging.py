@@ -11,6 +11,16 @@ class _DropTips(logging.Filter):
         return "Tip:" not in str(record.msg)
 
 
+class _FileOnly(logging.Filter):
+    """Lightning's device summary ('GPU available: False, used: False') is kept in the run's log
+    file, off the terminal, where it would stand between a user and an error line."""
+
+    PREFIXES = ("GPU available", "TPU available", "HPU available", "LOCAL_RANK")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.PREFIXES)
+
+
 def route_library_logs() -> None:
     """Send Lightning's and torchmetrics' messages through the root logger only.
 
@@ -28,3 +38,7 @@ def route_library_logs() -> None:
     rank_zero = logging.getLogger("lightning.pytorch.utilities.rank_zero")
     if not any(isinstance(f, _DropTips) for f in rank_zero.filters):
         rank_zero.addFilter(_DropTips())
+    for handler in logging.getLogger().handlers:
+        on_terminal = not isinstance(handler, logging.FileHandler)
+        if on_terminal and not any(isinstance(f, _FileOnly) for f in handler.filters):
+            handler.addFilter(_FileOnly())
