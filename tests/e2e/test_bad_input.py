@@ -24,7 +24,7 @@ TRAIN_CASES = [
     (["+model.num_classes=3"], 2, ["model.num_classes", "from the data"]),
     (["+trainer.max_epoch=3"], 2, ["trainer.max_epoch is not an argument", "max_epochs"]),
     (["model.width=wide"], 2, ["model.width='wide'", "an integer"]),
-    (["finetune.checkpoint=weights.pt"], 2, ["finetune.checkpoint"]),
+    (["finetune.checkpoint=weights.pt"], 4, ["finetune.checkpoint", "'weights.pt' do not exist"]),
     (["max_epochs"], 2, ["cannot parse", "key=value"]),
     (["modle=cnn"], 2, ["modle is not a key", "did you mean model?"]),
     (["optimizer.betas=[0.9]"], 2, ["optimizer.betas=[0.9]", "a list of 2 values"]),

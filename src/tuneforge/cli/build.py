@@ -13,8 +13,9 @@ from typing import Any
 
 from omegaconf import DictConfig, open_dict
 
+from tuneforge.cli._files import write_json
 from tuneforge.cli._logging import route_library_logs
-from tuneforge.cli.errors import ConfigError, DataError
+from tuneforge.cli.errors import CheckpointError, ConfigError, DataError
 from tuneforge.cli.validate import TRAIN_SCHEMA, validate
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,34 @@ def _batch_mixing(augmentation: DictConfig, spec: dict[str, Any]) -> Any:
     return mix_batches(spec["num_classes"], *alphas)
 
 
+def _load_pretrained(model: Any, finetune: DictConfig, run_dir: Path) -> None:
+    """Load `finetune.checkpoint` into `model`; show the load report and keep it as
+    load_report.json in the run folder, also when the weights are refused.
+
+    Raises:
+        CheckpointError: when the weights cannot be read or do not fit (finetune.strict).
+    """
+    from rich.console import Console
+
+    from tuneforge.finetune import WeightsError, load_pretrained
+
+    try:
+        report = load_pretrained(
+            model,
+            finetune.checkpoint,
+            key_map=finetune.get("key_map") or None,
+            strict=bool(finetune.get("strict")),
+            head=finetune.get("head"),
+        )
+    except WeightsError as ex:
+        if getattr(ex, "report", None) is not None:
+            Console(stderr=True).print(ex.report.table())
+            write_json(run_dir / "load_report.json", ex.report.to_dict())
+        raise CheckpointError(f"finetune.checkpoint: {str(ex).splitlines()[0]}") from ex
+    Console().print(report.table())
+    write_json(run_dir / "load_report.json", report.to_dict())
+
+
 def _without_logging_callbacks(callbacks: list) -> list:
     """Drop callbacks that only write to a logger, so `logger=none` composes with any callbacks."""
     from lightning.pytorch.callbacks import LearningRateMonitor
@@ -182,12 +211,10 @@ def build(cfg: DictConfig, run_dir: str | Path, data_state: dict | None = None) 
     # 2. Model: a plain nn.Module sized by the data.
     model = build_model(cfg.model, spec)
 
-    # 3. Fine-tuning: pretrained weights cannot be loaded yet; say so rather than ignore them.
-    if cfg.get("finetune", {}).get("checkpoint"):
-        raise ConfigError(
-            "finetune.checkpoint: loading pretrained weights is not available in this version; "
-            "remove finetune.checkpoint to train from scratch"
-        )
+    # 3. Fine-tuning: pretrained weights loaded into the model, with a report of what fitted.
+    finetune = cfg.get("finetune") or {}
+    if finetune.get("checkpoint"):
+        _load_pretrained(model, finetune, run_dir)
 
     # 4. Task: loss, metrics, and the optimizer over the trainable parameter groups.
     optimizer = _instantiate(cfg.optimizer, "optimizer")

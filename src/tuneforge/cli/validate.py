@@ -42,6 +42,10 @@ TRAIN_SCHEMA: dict[str, Any] = {
     "monitor.metric": str,
     "monitor.mode": Literal["min", "max"],
     "test": bool,
+    "finetune.checkpoint": str | None,
+    "finetune.key_map": dict[str, str] | None,
+    "finetune.strict": bool | None,
+    "finetune.head": str | None,
 }
 
 

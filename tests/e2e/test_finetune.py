@@ -1,0 +1,53 @@
+"""`finetune.checkpoint`: a trained run's weights start another run, with a load report."""
+
+import json
+
+import pytest
+
+from ..conftest import run_tuneforge
+from .conftest import only_run_dir, read_metrics
+
+pytestmark = pytest.mark.slow
+
+QUICK = ["debug=limit", "callbacks.progress_bar.refresh_rate=0"]
+
+
+def test_a_run_folder_starts_a_new_run_with_every_weight_loaded(default_run, tmp_path):
+    result = run_tuneforge("train", f"finetune.checkpoint={default_run}", *QUICK, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    run_dir = only_run_dir(tmp_path, "train")
+    report = json.loads((run_dir / "load_report.json").read_text())
+    assert report["counts"]["missing"] == report["counts"]["mismatched"] == 0
+    assert report["counts"]["matched"] > 10 and not report["head_reset"]
+    assert "matched" in result.stdout  # the report's table, printed before training
+    # Started from a model at ~0.99, a few batches keep it far above chance.
+    assert read_metrics(run_dir)["test/acc"] > 0.9
+
+
+def test_weights_of_another_architecture_are_reported_not_silently_dropped(default_run, tmp_path):
+    # A CNN's weights into an MLP: only the head's bias fits; the run goes on and says so.
+    result = run_tuneforge(
+        "train", f"finetune.checkpoint={default_run}", "model=mlp", *QUICK, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads((only_run_dir(tmp_path, "train") / "load_report.json").read_text())
+    assert report["counts"]["matched"] == 1 and report["counts"]["missing"] > 0
+    assert report["head_reset"] and "head.fc.weight" in report["head_message"]
+    assert "head reset: its head.fc.weight is" in result.stderr  # the summary line, logged
+
+
+def test_strict_refusal_keeps_the_report(default_run, tmp_path):
+    result = run_tuneforge(
+        "train",
+        f"finetune.checkpoint={default_run}",
+        "finetune.strict=true",
+        "model.width=16",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        *QUICK,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 4
+    assert result.stderr.strip().splitlines()[-1].startswith("error: finetune.checkpoint:")
+    report = json.loads((tmp_path / "run" / "load_report.json").read_text())
+    assert report["counts"]["mismatched"] > 0
+    assert not list((tmp_path / "run").rglob("*.ckpt"))
