@@ -6,6 +6,7 @@ import torch
 from tuneforge.cli.build import build, build_model
 from tuneforge.cli.main import config_dir
 from tuneforge.cli.validate import TRAIN_SCHEMA, validate
+from tuneforge.finetune.strategies import STRATEGIES
 
 from ..conftest import FASHION_MNIST_ROOT, PENGUINS, SHAKESPEARE, TWEETS, compose_config
 
@@ -18,6 +19,7 @@ OPTIONS = [(g, p.stem) for g in GROUPS for p in sorted((CONF / g).glob("*.yaml")
 REQUIRED = {
     ("data", "csv"): ["data.path=table.csv", "data.target=label"],
     ("data", "image_folder"): ["data.root=images"],
+    **{("finetune", s): ["finetune.checkpoint=weights.pt"] for s in STRATEGIES},
     ("data", "text_classification"): [
         "data.path=texts.csv",
         "data.text_column=text",

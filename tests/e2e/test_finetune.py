@@ -3,6 +3,8 @@
 import json
 
 import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from ..conftest import run_tuneforge
 from .conftest import only_run_dir, read_metrics
@@ -51,3 +53,26 @@ def test_strict_refusal_keeps_the_report(default_run, tmp_path):
     report = json.loads((tmp_path / "run" / "load_report.json").read_text())
     assert report["counts"]["mismatched"] > 0
     assert not list((tmp_path / "run").rglob("*.ckpt"))
+
+
+def test_linear_probe_changes_the_head_only(default_run, tmp_path):
+    args = ["finetune=linear_probe", f"finetune.checkpoint={default_run}", "optimizer.lr=0.05"]
+    result = run_tuneforge("train", *args, *QUICK, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Fine-tuning (linear_probe)" in result.stderr
+    before = torch.load(default_run / "checkpoints" / "best.ckpt", weights_only=True)["state_dict"]
+    run_dir = only_run_dir(tmp_path, "train")
+    after = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    changed = {key for key in before if not torch.equal(before[key], after[key])}
+    assert changed == {"model.head.fc.weight", "model.head.fc.bias"}  # BatchNorm statistics too
+
+
+def test_layerwise_decay_gives_each_group_its_rate(default_run, tmp_path):
+    args = ["finetune=llrd", f"finetune.checkpoint={default_run}", "finetune.lr_decay=0.5"]
+    args += ["trainer.log_every_n_steps=1"]
+    result = run_tuneforge("train", *args, *QUICK, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "lr scales 0.25, 0.5, 1" in result.stderr
+    events = EventAccumulator(str(only_run_dir(tmp_path, "train") / "tensorboard"))
+    events.Reload()
+    assert {"lr-AdamW/decay@1", "lr-AdamW/decay@0.25"} <= set(events.Tags()["scalars"])

@@ -140,6 +140,42 @@ def _load_pretrained(model: Any, finetune: DictConfig, run_dir: Path) -> None:
     write_json(run_dir / "load_report.json", report.to_dict())
 
 
+def _plan_finetune(model: Any, finetune: DictConfig) -> Any:
+    """Freeze and scale learning rates as `finetune.strategy` says; log what trains."""
+    from tuneforge.finetune import strategies
+
+    strategy = finetune.get("strategy") or "full"
+    try:
+        decided = strategies.plan(
+            model,
+            strategy,
+            freeze_groups=finetune.get("freeze_groups") or 0,
+            freeze_patterns=finetune.get("freeze_patterns") or (),
+            lr_decay=finetune.get("lr_decay") or 1.0,
+        )
+    except ValueError as ex:
+        raise ConfigError(f"finetune.{str(ex).splitlines()[0]}") from ex
+    strategies.apply(model, decided)
+    if strategy != "full":
+        if not finetune.get("checkpoint"):
+            log.warning(
+                "finetune.strategy=%s without finetune.checkpoint: frozen layers stay "
+                "at their random init",
+                strategy,
+            )
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        frozen = sum(p.numel() for p in model.parameters() if not p.requires_grad)
+        scales = sorted(set(decided.lr_scales.values()))
+        log.info(
+            "Fine-tuning (%s): %s parameters train, %s frozen%s",
+            strategy,
+            f"{trainable:,}",
+            f"{frozen:,}",
+            f"; lr scales {', '.join(f'{s:.3g}' for s in scales)}" if scales else "",
+        )
+    return decided
+
+
 def _without_logging_callbacks(callbacks: list) -> list:
     """Drop callbacks that only write to a logger, so `logger=none` composes with any callbacks."""
     from lightning.pytorch.callbacks import LearningRateMonitor
@@ -211,10 +247,12 @@ def build(cfg: DictConfig, run_dir: str | Path, data_state: dict | None = None) 
     # 2. Model: a plain nn.Module sized by the data.
     model = build_model(cfg.model, spec)
 
-    # 3. Fine-tuning: pretrained weights loaded into the model, with a report of what fitted.
+    # 3. Fine-tuning: pretrained weights loaded into the model, with a report of what fitted;
+    # then the strategy decides what trains, and how fast.
     finetune = cfg.get("finetune") or {}
     if finetune.get("checkpoint"):
         _load_pretrained(model, finetune, run_dir)
+    decided = _plan_finetune(model, finetune)
 
     # 4. Task: loss, metrics, and the optimizer over the trainable parameter groups.
     optimizer = _instantiate(cfg.optimizer, "optimizer")
@@ -227,6 +265,8 @@ def build(cfg: DictConfig, run_dir: str | Path, data_state: dict | None = None) 
     task = _instantiate(
         cfg.task, "task", model=model, optimizer=optimizer, scheduler=scheduler, **task_inputs
     )
+    task.lr_scales, task.frozen_norms = decided.lr_scales, decided.frozen_norms
+    task.train()  # frozen BatchNorm layers evaluate from now on; Lightning keeps module modes
     logged = task.logged_metrics()
     if cfg.monitor.metric not in logged:
         raise ConfigError(

@@ -21,9 +21,12 @@ def configure_optimizers(
     optimizer_factory: OptimizerFactory,
     scheduler_factory: SchedulerFactory | None,
     total_steps: int,
+    lr_scales: dict[str, float] | None = None,
 ):
-    """Lightning's `configure_optimizers` answer for `model`'s trainable parameters."""
-    optimizer = optimizer_factory(decay_groups(model))
+    """Lightning's `configure_optimizers` answer for `model`'s trainable parameters; with
+    `lr_scales`, each layer's groups get the factory's `lr` times their scale."""
+    base_lr = getattr(optimizer_factory, "keywords", {}).get("lr")
+    optimizer = optimizer_factory(decay_groups(model, lr_scales, base_lr))
     if scheduler_factory is None:
         return optimizer
     if "total_steps" in inspect.signature(scheduler_factory).parameters:
@@ -50,6 +53,18 @@ class SupervisedTask(L.LightningModule):
         self.model = model
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
+        # Set by fine-tuning: learning-rate scale per parameter name, and BatchNorm layers whose
+        # statistics stay frozen (evaluated even while the rest trains).
+        self.lr_scales: dict[str, float] = {}
+        self.frozen_norms: list[str] = []
+
+    def train(self, mode: bool = True) -> "SupervisedTask":
+        super().train(mode)
+        if mode:
+            modules = dict(self.model.named_modules())
+            for name in self.frozen_norms:
+                modules[name].eval()
+        return self
 
     def logged_metrics(self) -> set[str]:
         """Every metric name this task logs, for checking `monitor.metric` before training."""
@@ -83,4 +98,5 @@ class SupervisedTask(L.LightningModule):
             self.optimizer_factory,
             self.scheduler_factory,
             int(self.trainer.estimated_stepping_batches),
+            self.lr_scales,
         )
