@@ -1,6 +1,7 @@
 """`finetune.checkpoint`: a trained run's weights start another run, with a load report."""
 
 import json
+import shutil
 
 import pytest
 import torch
@@ -56,7 +57,9 @@ def test_strict_refusal_keeps_the_report(default_run, tmp_path):
 
 
 def test_linear_probe_changes_the_head_only(default_run, tmp_path):
-    args = ["finetune=linear_probe", f"finetune.checkpoint={default_run}", "optimizer.lr=0.05"]
+    pretrained = tmp_path / "pretrained.ckpt"
+    shutil.copy(default_run / "checkpoints" / "best.ckpt", pretrained)
+    args = ["finetune=linear_probe", f"finetune.checkpoint={pretrained}", "optimizer.lr=0.05"]
     result = run_tuneforge("train", *args, *QUICK, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Fine-tuning (linear_probe)" in result.stderr
@@ -65,6 +68,11 @@ def test_linear_probe_changes_the_head_only(default_run, tmp_path):
     after = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     changed = {key for key in before if not torch.equal(before[key], after[key])}
     assert changed == {"model.head.fc.weight", "model.head.fc.bias"}  # BatchNorm statistics too
+    # eval rebuilds from the fine-tuned checkpoint alone: the pretrained source may be gone
+    pretrained.unlink()
+    scored = run_tuneforge("eval", f"ckpt_path={run_dir}", cwd=tmp_path)
+    assert scored.returncode == 0, scored.stderr[-2000:]
+    assert read_metrics(only_run_dir(tmp_path, "eval"))["test/acc"] > 0.9  # the whole test split
 
 
 def test_layerwise_decay_gives_each_group_its_rate(default_run, tmp_path):
@@ -76,3 +84,20 @@ def test_layerwise_decay_gives_each_group_its_rate(default_run, tmp_path):
     events = EventAccumulator(str(only_run_dir(tmp_path, "train") / "tensorboard"))
     events.Reload()
     assert {"lr-AdamW/decay@1", "lr-AdamW/decay@0.25"} <= set(events.Tags()["scalars"])
+
+
+def test_gradual_unfreeze_moves_the_top_groups_first(default_run, tmp_path):
+    # The digits CNN has three groups: blocks.0, blocks.1, the head. Two epochs, one more each.
+    args = ["finetune=gradual_unfreeze", f"finetune.checkpoint={default_run}"]
+    result = run_tuneforge("train", *args, *QUICK, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Epoch 1: 2 of 3 layer groups train" in result.stderr
+    before = torch.load(default_run / "checkpoints" / "best.ckpt", weights_only=True)["state_dict"]
+    run_dir = only_run_dir(tmp_path, "train")
+    after = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    changed = {
+        key.split(".")[1] + key.split(".")[2]
+        for key in before
+        if not torch.equal(before[key], after[key])
+    }
+    assert changed == {"blocks1", "headfc"}

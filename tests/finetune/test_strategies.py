@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from tuneforge.finetune.strategies import apply, layer_groups, plan
+from tuneforge.finetune.strategies import apply, frozen_at, layer_groups, plan
 from tuneforge.models import CNN, ResNet
 from tuneforge.tasks._param_groups import decay_groups
 
@@ -76,3 +76,16 @@ def test_impossible_settings_are_refused_in_one_line(strategy, options, message)
         ValueError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")
     ):
         plan(cnn(), strategy, **options)
+
+
+def test_gradual_unfreeze_adds_one_group_from_the_top_every_few_epochs():
+    groups = [["a"], ["b"], ["c"], ["head"]]
+    assert [sorted(frozen_at(groups, 2, epoch)) for epoch in range(0, 8, 2)] == [
+        ["a", "b", "c"],
+        ["a", "b"],
+        ["a"],
+        [],
+    ]
+    assert frozen_at(groups, 2, 1) == {"a", "b", "c"}
+    decided = plan(cnn(), "gradual_unfreeze", unfreeze_every=3)
+    assert not decided.frozen and decided.unfreeze_every == 3 and len(decided.groups) == 4

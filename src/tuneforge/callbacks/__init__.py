@@ -1,7 +1,8 @@
 """Lightning callbacks that tuneforge adds to every run."""
 
 from tuneforge.callbacks.generated_text import GeneratedText
+from tuneforge.callbacks.gradual_unfreeze import GradualUnfreeze
 from tuneforge.callbacks.monitored_best import MonitoredBest
 from tuneforge.callbacks.run_config import StoreRunConfig
 
-__all__ = ["GeneratedText", "MonitoredBest", "StoreRunConfig"]
+__all__ = ["GeneratedText", "GradualUnfreeze", "MonitoredBest", "StoreRunConfig"]

@@ -23,6 +23,8 @@ def build_from_checkpoint(cfg: DictConfig, run_dir: Path) -> tuple[Built, Path]:
         trained.trainer = cfg.trainer
         trained.logger = cfg.get("logger") or {}
         trained.callbacks = {}
+        # The checkpoint holds the trained weights: no pretrained ones to load, nothing to freeze.
+        trained.finetune = {"checkpoint": None}
     # Lightning stores a DataModule's state_dict under its class name.
     data_class = str(trained.data._target_).rsplit(".", 1)[-1]
     built = build(trained, run_dir, data_state=checkpoint.get(data_class))

@@ -152,6 +152,7 @@ def _plan_finetune(model: Any, finetune: DictConfig) -> Any:
             freeze_groups=finetune.get("freeze_groups") or 0,
             freeze_patterns=finetune.get("freeze_patterns") or (),
             lr_decay=finetune.get("lr_decay") or 1.0,
+            unfreeze_every=finetune.get("unfreeze_every") or 1,
         )
     except ValueError as ex:
         raise ConfigError(f"finetune.{str(ex).splitlines()[0]}") from ex
@@ -223,7 +224,7 @@ def build(cfg: DictConfig, run_dir: str | Path, data_state: dict | None = None) 
     import lightning as L
 
     from tuneforge import __version__
-    from tuneforge.callbacks import MonitoredBest, StoreRunConfig
+    from tuneforge.callbacks import GradualUnfreeze, MonitoredBest, StoreRunConfig
 
     route_library_logs()
     run_dir = Path(run_dir)
@@ -278,6 +279,8 @@ def build(cfg: DictConfig, run_dir: str | Path, data_state: dict | None = None) 
     callbacks = [_instantiate(c, f"callbacks.{k}") for k, c in cfg.get("callbacks", {}).items()]
     monitored = MonitoredBest(cfg.monitor.metric, cfg.monitor.mode)
     callbacks += [monitored, StoreRunConfig(config, __version__, _plain(spec))]
+    if decided.unfreeze_every:
+        callbacks.append(GradualUnfreeze(decided.groups, decided.unfreeze_every))
     loggers = [_instantiate(c, f"logger.{k}") for k, c in cfg.get("logger", {}).items()]
     if not loggers:
         callbacks = _without_logging_callbacks(callbacks)

@@ -46,10 +46,12 @@ TRAIN_SCHEMA: dict[str, Any] = {
     "finetune.key_map": dict[str, str] | None,
     "finetune.strict": bool | None,
     "finetune.head": str | None,
-    "finetune.strategy": Literal["full", "linear_probe", "freeze", "llrd"] | None,
+    "finetune.strategy": Literal["full", "linear_probe", "freeze", "llrd", "gradual_unfreeze"]
+    | None,
     "finetune.freeze_groups": int | None,
     "finetune.freeze_patterns": list[str] | None,
     "finetune.lr_decay": float | None,
+    "finetune.unfreeze_every": int | None,
 }
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from torch import nn
 
-STRATEGIES = ("full", "linear_probe", "freeze", "llrd")
+STRATEGIES = ("full", "linear_probe", "freeze", "llrd", "gradual_unfreeze")
 
 
 def layer_groups(model: nn.Module) -> list[list[str]]:
@@ -36,6 +36,9 @@ class Plan:
     frozen: set[str] = field(default_factory=set)
     lr_scales: dict[str, float] = field(default_factory=dict)
     frozen_norms: list[str] = field(default_factory=list)
+    # gradual_unfreeze: the layer groups, and every how many epochs one more of them trains
+    groups: list[list[str]] = field(default_factory=list)
+    unfreeze_every: int = 0
 
 
 def plan(
@@ -44,6 +47,7 @@ def plan(
     freeze_groups: int = 0,
     freeze_patterns: Sequence[str] = (),
     lr_decay: float = 1.0,
+    unfreeze_every: int = 1,
 ) -> Plan:
     """Decide what trains.
 
@@ -52,7 +56,10 @@ def plan(
         strategy: full (everything trains), linear_probe (only the last group, the head; the
             backbone's BatchNorm statistics are frozen too), freeze (the first `freeze_groups`
             groups and the names matching `freeze_patterns`), llrd (everything trains; group i of
-            n gets lr x lr_decay ** (n - 1 - i), so the head trains at the full rate).
+            n gets lr x lr_decay ** (n - 1 - i), so the head trains at the full rate),
+            gradual_unfreeze (the head trains first, and every `unfreeze_every` epochs one more
+            group below it; see `frozen_at`). Nothing is frozen before the optimizer is built,
+            so it holds every parameter and takes each group up when its gradients appear.
 
     Raises:
         ValueError: for an unknown strategy, or settings that freeze nothing or everything.
@@ -89,12 +96,23 @@ def plan(
             for index, group in enumerate(groups)
             for name in group
         }
+    elif strategy == "gradual_unfreeze":
+        if unfreeze_every < 1:
+            raise ValueError(f"unfreeze_every={unfreeze_every} is not possible; use 1 or more")
+        decided.groups, decided.unfreeze_every = groups, unfreeze_every
     if decided.frozen:
-        decided.frozen_norms = _norms_within(model, decided.frozen)
+        decided.frozen_norms = norms_within(model, decided.frozen)
     return decided
 
 
-def _norms_within(model: nn.Module, frozen: set[str]) -> list[str]:
+def frozen_at(groups: list[list[str]], unfreeze_every: int, epoch: int) -> set[str]:
+    """Parameter names still frozen at `epoch` of gradual unfreezing: the head trains from epoch
+    0, and one more group, from the output down, every `unfreeze_every` epochs."""
+    training = min(len(groups), 1 + epoch // unfreeze_every)
+    return {name for group in groups[: len(groups) - training] for name in group}
+
+
+def norms_within(model: nn.Module, frozen: set[str]) -> list[str]:
     """BatchNorm layers all of whose parameters are frozen: their statistics stay as trained."""
     norms = []
     for name, module in model.named_modules():
