@@ -120,3 +120,52 @@ def test_generate_refuses_bad_arguments_in_one_line(gpt_run, tmp_path, args, cod
 def test_generate_from_a_classifier_says_it_does_not_generate(default_run, tmp_path):
     result = run_tuneforge("generate", f"ckpt_path={default_run}", cwd=tmp_path)
     assert_one_line_error(result, 4, ["holds a CNN, which does not generate text"])
+
+
+def _trained_gpt(run_dir: Path):
+    from tuneforge.cli._inference import trained_model
+
+    path = run_dir / "checkpoints" / "best.ckpt"
+    return trained_model(torch.load(path, weights_only=True), path).eval()
+
+
+def test_hf_export_gives_transformers_the_same_logits(gpt_run, tmp_path):
+    from transformers import GPT2LMHeadModel
+
+    result = run_tuneforge("export", f"ckpt_path={gpt_run}", "format=hf", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    folder = only_run_dir(tmp_path, "export")
+    assert {"config.json", "model.safetensors", "tuneforge_tokenizer.json"} <= {
+        p.name for p in folder.iterdir()
+    }
+    theirs = GPT2LMHeadModel.from_pretrained(folder).eval()
+    ours = _trained_gpt(gpt_run)
+    idx = torch.randint(ours.config.vocab_size, (2, 64), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(theirs(idx).logits, ours(idx), atol=1e-4, rtol=1e-4)
+
+
+def test_safetensors_export_loads_back_as_pretrained_weights(gpt_run, tmp_path):
+    from tuneforge.finetune import load_pretrained
+    from tuneforge.models import GPT
+
+    result = run_tuneforge("export", f"ckpt_path={gpt_run}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    folder = only_run_dir(tmp_path, "export")
+    assert "experiment" not in (folder / "config.yaml").read_text()  # resolved, not composed
+    ours = _trained_gpt(gpt_run)
+    fresh = GPT(
+        **{k: getattr(ours.config, k) for k in ("vocab_size", "block_size", "n_layer")},
+        n_head=ours.config.n_head,
+        n_embd=ours.config.n_embd,
+        bias=ours.config.bias,
+    )
+    report = load_pretrained(fresh, folder / "model.safetensors", strict=True)
+    assert not report.missing and not report.mismatched  # the tied output layer too
+    idx = torch.randint(ours.config.vocab_size, (1, 16))
+    torch.testing.assert_close(fresh.eval()(idx), ours(idx))
+
+
+def test_hf_export_of_a_classifier_is_refused(default_run, tmp_path):
+    result = run_tuneforge("export", f"ckpt_path={default_run}", "format=hf", cwd=tmp_path)
+    assert_one_line_error(result, 2, ["format=hf exports GPT models", "format=safetensors"])

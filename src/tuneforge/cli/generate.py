@@ -10,10 +10,9 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from tuneforge.checkpoint_keys import CHECKPOINT_KEY
-from tuneforge.cli._checkpoint import FIX, checkpoint_file, read_checkpoint, stored_config
+from tuneforge.cli._checkpoint import checkpoint_file, read_checkpoint
 from tuneforge.cli._files import write_atomic
-from tuneforge.cli.build import build_model
+from tuneforge.cli._inference import stored_tokenizer, trained_model
 from tuneforge.cli.errors import CheckpointError, ConfigError
 from tuneforge.cli.validate import validate
 
@@ -47,33 +46,13 @@ def _language_model(checkpoint: dict[str, Any], path: Path) -> tuple[Any, Any]:
     """The trained model with its weights, and the tokenizer it was trained with."""
     from tuneforge.data.text import tokenizer_from_json
 
-    trained = stored_config(checkpoint)
-    spec = checkpoint[CHECKPOINT_KEY].get("data_spec")
-    data_class = str(trained.data._target_).rsplit(".", 1)[-1]
-    if spec is None:
-        raise CheckpointError(
-            f"ckpt_path '{path}' holds no data facts to size the model (written by an older "
-            f"tuneforge); {FIX}"
-        )
-    model = build_model(trained.model, spec)
-    tokenizer_json = checkpoint.get(data_class, {}).get("tokenizer")
+    model = trained_model(checkpoint, path)
+    tokenizer_json = stored_tokenizer(checkpoint)
     if not hasattr(model, "generate") or tokenizer_json is None:
         raise CheckpointError(
             f"ckpt_path '{path}' holds a {type(model).__name__}, which does not generate text; "
             "point it at a language model's checkpoint (e.g. experiment=gpt_shakespeare_char)"
         )
-    weights = {
-        key.removeprefix("model."): value
-        for key, value in checkpoint["state_dict"].items()
-        if key.startswith("model.")
-    }
-    try:
-        model.load_state_dict(weights)
-    except RuntimeError as ex:
-        first = str(ex).splitlines()[0]
-        raise CheckpointError(
-            f"ckpt_path '{path}' does not fit the model built from its own config ({first}); {FIX}"
-        ) from ex
     return model, tokenizer_from_json(tokenizer_json)
 
 

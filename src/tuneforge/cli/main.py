@@ -29,6 +29,9 @@ VERBS = {
     "predict": Verb(
         "tuneforge.cli.predict", "write predictions.csv: tuneforge predict ckpt_path=PATH"
     ),
+    "export": Verb(
+        "tuneforge.cli.export", "write the model: tuneforge export ckpt_path=PATH format=hf"
+    ),
     "generate": Verb(
         "tuneforge.cli.generate", 'sample text: tuneforge generate ckpt_path=PATH prompt="ROMEO:"'
     ),

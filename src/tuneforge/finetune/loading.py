@@ -53,7 +53,7 @@ def load_pretrained(
             and a non-head tensor is missing or of another shape. The model is unchanged then.
     """
     weights = read_weights(source)
-    state = model.state_dict()
+    state, aliases = _distinct_state(model)
     head_name, head_module = _find_head(model, head)
     head_keys = {f"{head_name}.{k}" for k in head_module.state_dict()} if head_module else set()
     names = match_names(weights, state, key_map, head_keys)
@@ -62,6 +62,7 @@ def load_pretrained(
     mismatched: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {}
     unexpected = []
     for key, name in names.target.items():
+        name = aliases.get(name, name)
         if name not in state:
             unexpected.append(name)
         elif weights[key].shape != state[name].shape:
@@ -93,6 +94,21 @@ def load_pretrained(
     model.load_state_dict(loaded, strict=False)
     log.info(report.summary())
     return report
+
+
+def _distinct_state(model: nn.Module) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """The model's state_dict with one name per tensor, and the other names of tied tensors
+    mapped to it: a GPT's output layer is its token embedding, and a file may hold it under
+    either name (safetensors keeps one)."""
+    first: dict[int, str] = {}
+    state, aliases = {}, {}
+    for name, tensor in model.state_dict(keep_vars=True).items():
+        if id(tensor) in first:
+            aliases[name] = first[id(tensor)]
+        else:
+            first[id(tensor)] = name
+            state[name] = tensor.detach()
+    return state, aliases
 
 
 def _find_head(model: nn.Module, head: str | None) -> tuple[str | None, nn.Module | None]:
