@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from .conftest import REPO, SHAKESPEARE, TWEETS, run_tuneforge
+from .conftest import MINILM, REPO, SHAKESPEARE, TWEETS, run_tuneforge
 
 README = (REPO / "README.md").read_text()
 
@@ -31,7 +31,7 @@ def test_make_targets_and_ci_run_what_the_readme_says():
 
 RUNNABLE = [c for c in readme_commands("tuneforge") if "DATE_TIME" not in c and "..." not in c]
 # Files the README tells its reader to fetch, as the tests find them on this machine.
-FILES = {"tinyshakespeare.txt": SHAKESPEARE, "tweets.csv": TWEETS}
+FILES = {"tinyshakespeare.txt": SHAKESPEARE, "tweets.csv": TWEETS, "all-MiniLM-L6-v2": MINILM}
 
 
 @pytest.mark.slow
@@ -39,13 +39,15 @@ FILES = {"tinyshakespeare.txt": SHAKESPEARE, "tweets.csv": TWEETS}
 def test_readme_tuneforge_command_runs(command, tmp_path):
     args = shlex.split(command)[1:]
     quick = ["trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.limit_val_batches=1"]
+    quick += ["trainer.limit_test_batches=2"]
     if args[:1] == ["train"] and "--cfg" not in args and "--help" not in args:
         args += [a for a in quick if a.split("=")[0] not in command]
         if "-m" not in args:
             args += [f"hydra.run.dir={tmp_path / 'run'}"]
     for name, source in FILES.items():
         if name in command:
-            shutil.copy(source, tmp_path / name)
+            copy = shutil.copytree if source.is_dir() else shutil.copy
+            copy(source, tmp_path / name)
     result = run_tuneforge(*args, cwd=tmp_path)
     assert result.returncode == 0, f"{command}\n{result.stderr[-2000:]}"
 
