@@ -12,7 +12,7 @@ pytestmark = pytest.mark.slow
 TRAIN_CASES = [
     (["trainer.max_epoch=3"], 2, ["trainer.max_epoch", "did you mean trainer.max_epochs"]),
     (["trainer.max_epochs=ten"], 2, ["trainer.max_epochs='ten'", "an integer"]),
-    (["model=nope"], 2, ["model=nope", "choose one of: cnn, gpt, lstm, mlp"]),
+    (["model=nope"], 2, ["model=nope", "choose one of: cnn, gpt, hf_encoder, lstm, mlp"]),
     (["optimizer.lr=-1"], 2, ["optimizer.lr=-1", "> 0"]),
     (["data.batch_size=0"], 2, ["data.batch_size=0", ">= 1"]),
     (["data.val_fraction=1.0"], 2, ["data.val_fraction=1.0", "(0, 1)"]),
