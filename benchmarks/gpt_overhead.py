@@ -23,10 +23,9 @@ from pathlib import Path
 
 import torch
 from omegaconf import DictConfig
-from overhead import EpochTimer, arguments, compose_train
+from overhead import arguments, compose_train, train_tuneforge
 from torch.nn import functional as F
 
-from tuneforge.cli.build import build
 from tuneforge.data import TextLMDataModule
 from tuneforge.models import GPT
 from tuneforge.tasks._param_groups import decay_groups
@@ -63,16 +62,6 @@ def train_plain(cfg: DictConfig, epochs: int, cache: str) -> list[float]:
             scheduler.step()
         ms_per_step.append(1000 * (time.perf_counter() - start) / len(loader))
     return ms_per_step
-
-
-def train_tuneforge(cfg: DictConfig) -> list[float]:
-    """`build()` and fit `cfg`; milliseconds per optimizer step of each epoch."""
-    timer = EpochTimer()
-    with tempfile.TemporaryDirectory() as run_dir:
-        built = build(cfg, Path(run_dir))
-        built.trainer.callbacks.insert(0, timer)  # first: time the epoch before epoch-end work
-        built.trainer.fit(built.task, datamodule=built.datamodule)
-    return timer.ms_per_step
 
 
 def main() -> None:

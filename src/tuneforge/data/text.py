@@ -45,6 +45,24 @@ RULES: ArgumentRules = {
 }
 
 
+def check_text_options(tokenizer: str, vocab_size: Any, train_transforms: Sequence) -> None:
+    """What every text DataModule refuses: a BPE too small to hold the bytes, image augmentation.
+
+    Raises:
+        ValueError: one line naming the argument and the fix.
+    """
+    if tokenizer == "bpe" and not (_positive(vocab_size) and vocab_size >= MIN_BPE_VOCAB):
+        raise ValueError(
+            f"vocab_size={vocab_size!r} is not allowed; bpe needs at least {MIN_BPE_VOCAB} "
+            "(256 bytes and some merges)"
+        )
+    if train_transforms:
+        raise ValueError(
+            f"train_transforms={list(train_transforms)!r} is not allowed; text takes no image "
+            "augmentation: use augmentation=none"
+        )
+
+
 class CharTokenizer:
     """One id per character seen in training, sorted, and a last id for anything unseen.
 
@@ -234,16 +252,7 @@ class TextLMDataModule(SplitsDataModule):
         check_arguments(RULES, locals())
         if (path is None) == (url is None):
             raise ValueError(f"path={path!r}, url={url!r}: give exactly one of data.path, data.url")
-        if tokenizer == "bpe" and not (_positive(vocab_size) and vocab_size >= MIN_BPE_VOCAB):
-            raise ValueError(
-                f"vocab_size={vocab_size!r} is not allowed; bpe needs at least {MIN_BPE_VOCAB} "
-                "(256 bytes and some merges)"
-            )
-        if train_transforms:
-            raise ValueError(
-                f"train_transforms={list(train_transforms)!r} is not allowed; text takes no image "
-                "augmentation: use augmentation=none"
-            )
+        check_text_options(tokenizer, vocab_size, train_transforms)
         self.path, self.url, self.kind, self.vocab_size = path, url, tokenizer, vocab_size
         self.block_size, self.batch_size, self.num_workers = block_size, batch_size, num_workers
         self.val_fraction, self.batches_per_epoch = val_fraction, batches_per_epoch

@@ -26,11 +26,11 @@ from tuneforge.data._base import SplitsDataModule
 from tuneforge.data._files import read_table, require_column
 from tuneforge.data._tensors import TensorClassificationDataset, check_fractions
 from tuneforge.data.text import (
-    MIN_BPE_VOCAB,
     TOKENIZERS,
     BPETokenizer,
     CharTokenizer,
     Tokenizer,
+    check_text_options,
     tokenizer_from_json,
 )
 
@@ -117,16 +117,7 @@ class TextClassificationDataModule(SplitsDataModule):
         super().__init__()
         check_arguments(RULES, locals())
         check_fractions(val_fraction, test_fraction)
-        if tokenizer == "bpe" and not (is_int(vocab_size) and vocab_size >= MIN_BPE_VOCAB):
-            raise ValueError(
-                f"vocab_size={vocab_size!r} is not allowed; bpe needs at least {MIN_BPE_VOCAB} "
-                "(256 bytes and some merges)"
-            )
-        if train_transforms:
-            raise ValueError(
-                f"train_transforms={list(train_transforms)!r} is not allowed; text takes no image "
-                "augmentation: use augmentation=none"
-            )
+        check_text_options(tokenizer, vocab_size, train_transforms)
         self.path, self.text_column, self.label_column = path, text_column, label_column
         self.kind, self.vocab_size, self.tokenizer_file = tokenizer, vocab_size, tokenizer_file
         self.max_length, self.fractions, self.seed = max_length, (val_fraction, test_fraction), seed

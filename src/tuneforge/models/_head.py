@@ -1,5 +1,7 @@
-"""The classifier head shared by our backbones: dropout, then one Linear layer."""
+"""What our classifier backbones share: the head (dropout, then one Linear layer), and the part
+of timm's interface that only depends on it."""
 
+import torch
 from torch import nn
 
 
@@ -21,3 +23,19 @@ class ClassifierHead(nn.Module):
         if num_features is None:
             raise ValueError("a head built with num_classes=0 does not know its input width")
         self.fc = nn.Linear(num_features, num_classes) if num_classes > 0 else nn.Identity()
+
+
+class HeadedBackbone(nn.Module):
+    """A backbone whose classifier is `self.head`, a ClassifierHead. Subclasses define
+    `forward_features` and `forward_head`; the rest of timm's interface follows from them."""
+
+    head: ClassifierHead
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+    def get_classifier(self) -> nn.Module:
+        return self.head.fc
+
+    def reset_classifier(self, num_classes: int) -> None:
+        self.head.reset(num_classes)

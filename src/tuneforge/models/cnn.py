@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from tuneforge.models._head import ClassifierHead
+from tuneforge.models._head import ClassifierHead, HeadedBackbone
 
 
 def conv_bn_relu(in_channels: int, out_channels: int) -> nn.Sequential:
@@ -21,7 +21,7 @@ def conv_bn_relu(in_channels: int, out_channels: int) -> nn.Sequential:
     )
 
 
-class CNN(nn.Module):
+class CNN(HeadedBackbone):
     """`depth` blocks of two conv-BN-ReLU layers; block i has width * 2**i channels.
 
     Args:
@@ -67,15 +67,6 @@ class CNN(nn.Module):
             dim=(2, 3)
         )  # global average pool: (B, num_features, H', W') -> (B, num_features)
         return self.head(x, pre_logits=pre_logits)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
-
-    def get_classifier(self) -> nn.Module:
-        return self.head.fc
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.head.reset(num_classes)
 
     def group_matcher(self, coarse: bool = False) -> dict[str, str | list]:
         """Regexes grouping parameter names from input to output (timm's convention)."""

@@ -14,13 +14,12 @@ from pathlib import Path
 from typing import Literal
 
 import torch
-from torch import nn
 
-from tuneforge.models._head import ClassifierHead
+from tuneforge.models._head import ClassifierHead, HeadedBackbone
 from tuneforge.models._tokens import TokenFeatures, masked_mean, padding_mask
 
 
-class HFEncoderClassifier(nn.Module):
+class HFEncoderClassifier(HeadedBackbone):
     """A pretrained-architecture text encoder, pooled, then a linear classifier.
 
     Args:
@@ -67,15 +66,6 @@ class HFEncoderClassifier(nn.Module):
         else:
             pooled = masked_mean(features.tokens, features.mask)
         return self.head(pooled, pre_logits=pre_logits)
-
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(ids))
-
-    def get_classifier(self) -> nn.Module:
-        return self.head.fc
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.head.reset(num_classes)
 
     def group_matcher(self, coarse: bool = False) -> dict[str, str]:
         """Embeddings, then each transformer layer (BERT's names), then the head."""

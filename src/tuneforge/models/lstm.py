@@ -19,13 +19,13 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from tuneforge.models._head import ClassifierHead
+from tuneforge.models._head import ClassifierHead, HeadedBackbone
 from tuneforge.models._tokens import TokenFeatures, padding_mask
 
 CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
 
 
-class LSTMClassifier(nn.Module):
+class LSTMClassifier(HeadedBackbone):
     """Embedding, `num_layers` recurrent layers, last-state pooling and a linear classifier.
 
     Args:
@@ -95,15 +95,6 @@ class LSTMClassifier(nn.Module):
             backward = tokens[:, 0, self.hidden_size :]  # (B, T, C) -> (B, hidden_size)
             pooled = torch.cat([pooled, backward], dim=1)  # -> (B, 2 * hidden_size)
         return self.head(pooled, pre_logits=pre_logits)
-
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(ids))
-
-    def get_classifier(self) -> nn.Module:
-        return self.head.fc
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.head.reset(num_classes)
 
     def group_matcher(self, coarse: bool = False) -> dict[str, str | list]:
         """Regexes grouping parameter names from input to output (timm's convention).

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from tuneforge.models._head import ClassifierHead
+from tuneforge.models._head import ClassifierHead, HeadedBackbone
 
 
-class MLP(nn.Module):
+class MLP(HeadedBackbone):
     """`depth` hidden blocks of `width` units.
 
     Args:
@@ -49,15 +49,6 @@ class MLP(nn.Module):
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         return self.head(x, pre_logits=pre_logits)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
-
-    def get_classifier(self) -> nn.Module:
-        return self.head.fc
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.head.reset(num_classes)
 
     def group_matcher(self, coarse: bool = False) -> dict[str, str | list]:
         """Regexes grouping parameter names from input to output (timm's convention)."""

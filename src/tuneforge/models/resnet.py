@@ -18,7 +18,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from tuneforge.models._head import ClassifierHead
+from tuneforge.models._head import ClassifierHead, HeadedBackbone
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def _stem_conv(conv: nn.Conv2d, in_channels: int, small_stem: bool, pretrained: 
     return new
 
 
-class ResNet(nn.Module):
+class ResNet(HeadedBackbone):
     """A torchvision ResNet sized by the data: stem for its channels, head for its classes.
 
     Args:
@@ -127,15 +127,6 @@ class ResNet(nn.Module):
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         x = x.mean(dim=(2, 3))  # global average pool: (B, C, H, W) -> (B, C)
         return self.head(x, pre_logits=pre_logits)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
-
-    def get_classifier(self) -> nn.Module:
-        return self.head.fc
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.head.reset(num_classes)
 
     def group_matcher(self, coarse: bool = False) -> dict[str, str | list]:
         """Regexes grouping parameter names from input to output (timm's ResNet convention).

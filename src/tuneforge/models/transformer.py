@@ -18,7 +18,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from tuneforge.models._head import ClassifierHead
+from tuneforge.models._head import ClassifierHead, HeadedBackbone
 from tuneforge.models._tokens import TokenFeatures, masked_mean, padding_mask
 
 
@@ -38,7 +38,7 @@ def _init_weights(module: nn.Module) -> None:
         nn.init.zeros_(module.in_proj_bias)
 
 
-class TransformerClassifier(nn.Module):
+class TransformerClassifier(HeadedBackbone):
     """Embeddings, `depth` pre-norm encoder blocks, a final LayerNorm, pooling and a classifier.
 
     Args:
@@ -120,15 +120,6 @@ class TransformerClassifier(nn.Module):
         # (B, T', C) -> (B, C): the CLS token's state, or the mean of the real tokens' states
         pooled = tokens[:, 0] if self.pooling == "cls" else masked_mean(tokens, mask)
         return self.head(pooled, pre_logits=pre_logits)
-
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(ids))
-
-    def get_classifier(self) -> nn.Module:
-        return self.head.fc
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.head.reset(num_classes)
 
     def group_matcher(self, coarse: bool = False) -> dict[str, str | list]:
         """Regexes grouping parameter names from input to output (timm's convention).
