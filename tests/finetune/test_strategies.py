@@ -65,7 +65,8 @@ def test_llrd_scales_each_group_below_the_head_and_the_optimizer_uses_them():
 @pytest.mark.parametrize(
     ("strategy", "options", "message"),
     [
-        ("lora", {}, "strategy='lora' is not known"),
+        ("dora", {}, "strategy='dora' is not known"),
+        ("lora", {}, "found no LoRA adapters"),
         ("freeze", {}, "freezes nothing"),
         ("freeze", {"freeze_groups": 4}, "choose 0 to 3"),
         ("llrd", {"lr_decay": 0}, "lr_decay=0 is not in (0, 1]"),

@@ -14,7 +14,7 @@ from tuneforge.cli._checkpoint import (
     read_checkpoint,
     stored_config,
 )
-from tuneforge.cli.build import Built, build, build_model
+from tuneforge.cli.build import Built, add_adapters, build, build_model
 from tuneforge.cli.errors import CheckpointError
 from tuneforge.cli.validate import validate
 
@@ -29,6 +29,7 @@ def build_from_checkpoint(cfg: DictConfig, run_dir: Path) -> tuple[Built, Path]:
     path = checkpoint_file(cfg.ckpt_path)
     checkpoint = read_checkpoint(path)
     trained = stored_config(checkpoint)
+    finetune = trained.get("finetune")
     with open_dict(trained):
         trained.trainer = cfg.trainer
         trained.logger = cfg.get("logger") or {}
@@ -38,6 +39,7 @@ def build_from_checkpoint(cfg: DictConfig, run_dir: Path) -> tuple[Built, Path]:
     # Lightning stores a DataModule's state_dict under its class name.
     data_class = str(trained.data._target_).rsplit(".", 1)[-1]
     built = build(trained, run_dir, data_state=checkpoint.get(data_class))
+    add_adapters(built.model, finetune)  # LoRA's layers, in place: the task holds this model
     load_weights(built.task, checkpoint, path)
     return built, path
 
@@ -57,6 +59,7 @@ def trained_model(checkpoint: dict[str, Any], path: Path) -> Any:
             f"tuneforge); {FIX}"
         )
     model = build_model(trained.model, spec)
+    add_adapters(model, trained.get("finetune"))
     weights = {
         key.removeprefix("model."): value
         for key, value in checkpoint["state_dict"].items()

@@ -59,6 +59,9 @@ RULES: dict[str, Rule] = {
     "temperature": Rule("a number > 0 (below 1: surer, above 1: wilder)", _positive),
     "top_k": Rule("an integer >= 1, or null for no cut", lambda v: v >= 1),
     "num_samples": Rule("an integer >= 1", lambda v: v >= 1),
+    "lora_rank": Rule("an integer >= 1 (8 is usual)", lambda v: v >= 1),
+    "lora_alpha": Rule("a number > 0 (twice the rank is usual)", _positive),
+    "lora_dropout": Rule("a number in [0, 1)", _fraction),
 }
 
 

@@ -140,6 +140,29 @@ def _load_pretrained(model: Any, finetune: DictConfig, run_dir: Path) -> None:
     write_json(run_dir / "load_report.json", report.to_dict())
 
 
+def add_adapters(model: Any, finetune: DictConfig | dict | None) -> None:
+    """With `finetune.strategy=lora`, wrap the layers `finetune.lora_targets` finds in peft's
+    LoRA layers. Training adds them after loading the pretrained weights, which keep the plain
+    model's names; eval, predict, generate and export add them again to a trained run's rebuilt
+    model before its weights load, since they are layers of that model.
+
+    Raises:
+        ConfigError: for impossible settings or a pattern that finds no layer to adapt.
+    """
+    if not finetune or finetune.get("strategy") != "lora":
+        return
+    from tuneforge.finetune import add_lora
+
+    given = {arg: finetune.get(f"lora_{arg}") for arg in ("rank", "alpha", "dropout", "targets")}
+    given["head"] = finetune.get("head")
+    try:
+        names = add_lora(model, **{arg: v for arg, v in given.items() if v is not None})
+    except ValueError as ex:
+        raise ConfigError(f"finetune.{str(ex).splitlines()[0]}") from ex
+    shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+    log.info("LoRA on %d layers: %s", len(names), shown)
+
+
 def _plan_finetune(model: Any, finetune: DictConfig) -> Any:
     """Freeze and scale learning rates as `finetune.strategy` says; log what trains."""
     from tuneforge.finetune import strategies
@@ -153,6 +176,7 @@ def _plan_finetune(model: Any, finetune: DictConfig) -> Any:
             freeze_patterns=finetune.get("freeze_patterns") or (),
             lr_decay=finetune.get("lr_decay") or 1.0,
             unfreeze_every=finetune.get("unfreeze_every") or 1,
+            head=finetune.get("head"),
         )
     except ValueError as ex:
         raise ConfigError(f"finetune.{str(ex).splitlines()[0]}") from ex
@@ -249,10 +273,11 @@ def build(cfg: DictConfig, run_dir: str | Path, data_state: dict | None = None) 
     model = build_model(cfg.model, spec)
 
     # 3. Fine-tuning: pretrained weights loaded into the model, with a report of what fitted;
-    # then the strategy decides what trains, and how fast.
+    # then LoRA's adapters, where asked for; then the strategy decides what trains, and how fast.
     finetune = cfg.get("finetune") or {}
     if finetune.get("checkpoint"):
         _load_pretrained(model, finetune, run_dir)
+    add_adapters(model, finetune)
     decided = _plan_finetune(model, finetune)
 
     # 4. Task: loss, metrics, and the optimizer over the trainable parameter groups.

@@ -46,12 +46,18 @@ TRAIN_SCHEMA: dict[str, Any] = {
     "finetune.key_map": dict[str, str] | None,
     "finetune.strict": bool | None,
     "finetune.head": str | None,
-    "finetune.strategy": Literal["full", "linear_probe", "freeze", "llrd", "gradual_unfreeze"]
+    "finetune.strategy": Literal[
+        "full", "linear_probe", "freeze", "llrd", "gradual_unfreeze", "lora"
+    ]
     | None,
     "finetune.freeze_groups": int | None,
     "finetune.freeze_patterns": list[str] | None,
     "finetune.lr_decay": float | None,
     "finetune.unfreeze_every": int | None,
+    "finetune.lora_rank": int | None,
+    "finetune.lora_alpha": float | None,
+    "finetune.lora_dropout": float | None,
+    "finetune.lora_targets": str | None,
 }
 
 

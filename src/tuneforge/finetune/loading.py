@@ -54,7 +54,7 @@ def load_pretrained(
     """
     weights = read_weights(source)
     state, aliases = _distinct_state(model)
-    head_name, head_module = _find_head(model, head)
+    head_name, head_module = find_head(model, head)
     head_keys = {f"{head_name}.{k}" for k in head_module.state_dict()} if head_module else set()
     names = match_names(weights, state, key_map, head_keys)
 
@@ -111,8 +111,10 @@ def _distinct_state(model: nn.Module) -> tuple[dict[str, torch.Tensor], dict[str
     return state, aliases
 
 
-def _find_head(model: nn.Module, head: str | None) -> tuple[str | None, nn.Module | None]:
-    """The classifier head's name and module, so a resized head is told apart from a mismatch."""
+def find_head(model: nn.Module, head: str | None) -> tuple[str | None, nn.Module | None]:
+    """The classifier head's name and module: `head`, else the model's `get_classifier()`, else
+    its last nn.Linear. Loading tells a resized head apart from a mismatch with it; LoRA trains
+    it fully."""
     if head is not None:
         try:
             return head, model.get_submodule(head)

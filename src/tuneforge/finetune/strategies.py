@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from torch import nn
 
-STRATEGIES = ("full", "linear_probe", "freeze", "llrd", "gradual_unfreeze")
+STRATEGIES = ("full", "linear_probe", "freeze", "llrd", "gradual_unfreeze", "lora")
 
 
 def layer_groups(model: nn.Module) -> list[list[str]]:
@@ -48,6 +48,7 @@ def plan(
     freeze_patterns: Sequence[str] = (),
     lr_decay: float = 1.0,
     unfreeze_every: int = 1,
+    head: str | None = None,
 ) -> Plan:
     """Decide what trains.
 
@@ -60,6 +61,10 @@ def plan(
             gradual_unfreeze (the head trains first, and every `unfreeze_every` epochs one more
             group below it; see `frozen_at`). Nothing is frozen before the optimizer is built,
             so it holds every parameter and takes each group up when its gradients appear.
+            lora (the LoRA adapters that `lora.add_lora` put in train, and the classifier head;
+            everything else is frozen, BatchNorm statistics too).
+        head: the classifier's module name for lora, where the model has no
+            `get_classifier()` (see `lora.lora_head`).
 
     Raises:
         ValueError: for an unknown strategy, or settings that freeze nothing or everything.
@@ -100,6 +105,20 @@ def plan(
         if unfreeze_every < 1:
             raise ValueError(f"unfreeze_every={unfreeze_every} is not possible; use 1 or more")
         decided.groups, decided.unfreeze_every = groups, unfreeze_every
+    elif strategy == "lora":
+        from tuneforge.finetune.lora import is_adapter, lora_head
+
+        name = lora_head(model, head)
+        trains = f"{name}." if name else None
+        params = [n for n, _ in model.named_parameters()]
+        if not any(is_adapter(n) for n in params):
+            raise ValueError(
+                "strategy=lora found no LoRA adapters in the model; add them first with "
+                "tuneforge.finetune.add_lora"
+            )
+        decided.frozen = {
+            n for n in params if not is_adapter(n) and not (trains and n.startswith(trains))
+        }
     if decided.frozen:
         decided.frozen_norms = norms_within(model, decided.frozen)
     return decided
