@@ -217,3 +217,13 @@ def test_report_as_json_table_and_one_line(torchvision_resnet18):
     )
     assert "\n" not in report.summary()
     assert report.summary().startswith("loaded 120 of the model's 122 tensors from")
+
+
+def test_unmerged_lora_weights_are_refused_with_the_merge_command(tmp_path):
+    from tuneforge.finetune import add_lora
+
+    adapted = cnn()
+    add_lora(adapted, rank=2)
+    save_file(adapted.state_dict(), tmp_path / "lora.safetensors")
+    with pytest.raises(WeightsError, match=r"unmerged LoRA adapters .*tuneforge export ckpt_path="):
+        load_pretrained(cnn(), tmp_path / "lora.safetensors")

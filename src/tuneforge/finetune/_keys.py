@@ -21,6 +21,12 @@ import torch
 from tuneforge.finetune.weights import WeightsError
 
 PREFIXES = ("model.", "module.", "_orig_mod.")
+LORA_PREFIX = "lora_"  # peft's names for a LoRA update: lora_A, lora_B, lora_embedding_A, ...
+
+
+def is_adapter(name: str) -> bool:
+    """Whether a tensor name belongs to a LoRA adapter (A or B), not to the base model."""
+    return any(part.startswith(LORA_PREFIX) for part in name.split("."))
 
 
 @dataclass

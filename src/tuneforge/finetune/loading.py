@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from tuneforge.finetune._keys import match_names
+from tuneforge.finetune._keys import is_adapter, match_names
 from tuneforge.finetune.report import LoadReport
 from tuneforge.finetune.weights import WeightsError, read_weights
 
@@ -54,6 +54,7 @@ def load_pretrained(
     """
     weights = read_weights(source)
     state, aliases = _distinct_state(model)
+    _refuse_unmerged_lora(weights, state, source)
     head_name, head_module = find_head(model, head)
     head_keys = {f"{head_name}.{k}" for k in head_module.state_dict()} if head_module else set()
     names = match_names(weights, state, key_map, head_keys)
@@ -94,6 +95,21 @@ def load_pretrained(
     model.load_state_dict(loaded, strict=False)
     log.info(report.summary())
     return report
+
+
+def _refuse_unmerged_lora(
+    weights: dict[str, torch.Tensor], state: dict[str, torch.Tensor], source: str | Path
+) -> None:
+    """A LoRA run's weights hold each adapted layer as base weight, A and B; their sum, scaled by
+    the run's alpha / rank, is the layer. Loaded apart, the base would pass for the trained
+    layer, so they are refused, with the command that merges them."""
+    adapters = [key for key in weights if is_adapter(key)]
+    if adapters and not any(is_adapter(key) for key in state):
+        raise WeightsError(
+            f"weights '{source}' hold unmerged LoRA adapters ({adapters[0]}, ...); merge them "
+            f"with `tuneforge export ckpt_path={source}` and set finetune.checkpoint to the "
+            "model.safetensors it writes"
+        )
 
 
 def _distinct_state(model: nn.Module) -> tuple[dict[str, torch.Tensor], dict[str, str]]:

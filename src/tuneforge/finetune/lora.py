@@ -16,6 +16,7 @@ import re
 
 from torch import nn
 
+from tuneforge.finetune._keys import is_adapter
 from tuneforge.finetune.loading import find_head
 
 # The layers peft's LoRA adapts, and those adapted when no pattern is given: the ones holding a
@@ -24,13 +25,7 @@ ADAPTABLE = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Embedding)
 DEFAULT = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 # torch modules whose fast paths read their layers' weights instead of calling the layers.
 FUSED = (nn.MultiheadAttention, nn.TransformerEncoderLayer, nn.TransformerDecoderLayer)
-PREFIX = "lora_"  # peft's: lora_A, lora_B, lora_embedding_A, ...
 SHOWN = 6  # layer names quoted in an error line
-
-
-def is_adapter(name: str) -> bool:
-    """Whether a parameter name belongs to a LoRA adapter (A or B), not to the base model."""
-    return any(part.startswith(PREFIX) for part in name.split("."))
 
 
 def _kind(module: nn.Module) -> str:
