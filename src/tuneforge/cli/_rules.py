@@ -32,6 +32,7 @@ def _limit(v: float) -> bool:
 
 RULES: dict[str, Rule] = {
     "lr": Rule("a number > 0, such as 1e-3", _positive),
+    "ema": Rule("a number in (0, 1), such as 0.999, or null for no average", lambda v: 0 < v < 1),
     "batch_size": Rule("an integer >= 1", lambda v: v >= 1),
     "max_epochs": Rule("an integer >= 1, or -1 for no limit", _limit),
     "max_steps": Rule("an integer >= 1, or -1 for no limit", _limit),

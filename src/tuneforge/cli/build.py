@@ -301,12 +301,19 @@ def build(cfg: DictConfig, run_dir: str | Path, data_state: dict | None = None) 
         )
 
     # 5. Trainer, with the configured callbacks and loggers and the ones every run has.
-    callbacks = [_instantiate(c, f"callbacks.{k}") for k, c in cfg.get("callbacks", {}).items()]
+    # callbacks.NAME=null switches one off, as does logger.NAME=null
+    callbacks = [
+        _instantiate(c, f"callbacks.{k}") for k, c in cfg.get("callbacks", {}).items() if c
+    ]
     monitored = MonitoredBest(cfg.monitor.metric, cfg.monitor.mode)
     callbacks += [monitored, StoreRunConfig(config, __version__, _plain(spec))]
     if decided.unfreeze_every:
         callbacks.append(GradualUnfreeze(decided.groups, decided.unfreeze_every))
-    loggers = [_instantiate(c, f"logger.{k}") for k, c in cfg.get("logger", {}).items()]
+    if cfg.get("ema"):
+        from lightning.pytorch.callbacks import EMAWeightAveraging
+
+        callbacks.append(EMAWeightAveraging(decay=cfg.ema))
+    loggers = [_instantiate(c, f"logger.{k}") for k, c in cfg.get("logger", {}).items() if c]
     if not loggers:
         callbacks = _without_logging_callbacks(callbacks)
     trainer = _instantiate(

@@ -42,6 +42,7 @@ TRAIN_SCHEMA: dict[str, Any] = {
     "monitor.metric": str,
     "monitor.mode": Literal["min", "max"],
     "test": bool,
+    "ema": float | None,
     "finetune.checkpoint": str | None,
     "finetune.key_map": dict[str, str] | None,
     "finetune.strict": bool | None,
