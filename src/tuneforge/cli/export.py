@@ -1,9 +1,25 @@
-"""`tuneforge export ckpt_path=PATH format=safetensors|hf`: the trained model for other tools.
+"""`tuneforge export ckpt_path=PATH format=safetensors|hf|onnx|torchscript`: the trained model
+for other tools.
 
-`safetensors` writes the model's weights (names as the model has them, so `finetune.checkpoint`
-loads them back) beside the resolved training config. `hf` writes a GPT as a Hugging Face GPT-2
-folder that `transformers.GPT2LMHeadModel.from_pretrained` reads, with its tokenizer where the
-`tokenizers` library can read it (byte-level BPE); a character vocabulary stays tuneforge's.
+A model fine-tuned with LoRA is exported with its adapters merged into the base weights (peft's
+merge, layer by layer), so every format holds a plain model of the architecture it was built as.
+
+- `safetensors`: `model.safetensors`, the model's weights under its own names (so
+  `finetune.checkpoint` loads them back, strictly), beside the resolved training `config.yaml`.
+- `hf`: a GPT as a Hugging Face GPT-2 folder that `transformers.GPT2LMHeadModel.from_pretrained`
+  reads.
+- `onnx`: `model.onnx` from torch's exporter (through torch.export; needs `pip install
+  'tuneforge[onnx]'`), input `input`, output `output`, any batch size and, for token ids, any
+  length up to the model's longest. Models that torch.export cannot capture (the LSTM, whose
+  packing depends on the data) are refused with a line that says so.
+- `torchscript`: `model.torchscript.pt` from `torch.jit.trace`, for libtorch and mobile runtimes.
+  TorchScript is deprecated since torch 2.5 (torch.export replaces it; ONNX is the portable
+  format) but still works.
+
+Both `onnx` and `torchscript` are traced on an example input built from the data facts in the
+checkpoint, then run on another batch and compared with the model before they are kept. The
+tokenizer goes beside any export where the `tokenizers` library can read it (byte-level BPE); a
+character vocabulary stays tuneforge's.
 """
 
 import json
@@ -13,15 +29,16 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from tuneforge.checkpoint_keys import CHECKPOINT_KEY
 from tuneforge.cli._checkpoint import checkpoint_file, read_checkpoint, stored_config
 from tuneforge.cli._files import write_atomic, write_json
-from tuneforge.cli._inference import stored_tokenizer, trained_model
+from tuneforge.cli._inference import stored_tokenizer, trained_model, trust_flag
 from tuneforge.cli.errors import ConfigError
 from tuneforge.cli.validate import validate
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("safetensors", "hf")
+FORMATS = ("safetensors", "hf", "onnx", "torchscript")
 
 
 def _write_tokenizer(tokenizer_json: str | None, out: Path, for_hf: bool) -> None:
@@ -59,6 +76,13 @@ def _export_hf(model: Any, out: Path) -> None:
     write_json(out / "config.json", hf_gpt2_config(model))
 
 
+def _log_check(fmt: str, difference: float | None) -> None:
+    if difference is None:
+        log.info("%s export not checked against the model: pip install onnxruntime for that", fmt)
+    else:
+        log.info("%s export checked: outputs within %.1e of the model's", fmt, difference)
+
+
 def run(cfg: DictConfig, run_dir: Path) -> Path:
     """Write the export into the run folder; return it."""
     validate(cfg)
@@ -66,11 +90,22 @@ def run(cfg: DictConfig, run_dir: Path) -> Path:
         raise ConfigError(
             f"format={cfg.format!r} is not valid; choose one of: {', '.join(FORMATS)}"
         )
+    from tuneforge.cli._portable import write_onnx, write_torchscript
+    from tuneforge.finetune import merge_lora
+
     path = checkpoint_file(cfg.ckpt_path)
     checkpoint = read_checkpoint(path)
-    model = trained_model(checkpoint, path).eval()
+    model = trained_model(checkpoint, path, trust_flag(cfg)).eval()
+    merged = merge_lora(model)
+    if merged:
+        log.info("LoRA adapters of %d layers merged into their weights", len(merged))
+    spec = checkpoint[CHECKPOINT_KEY]["data_spec"]  # trained_model() made sure it is there
     if cfg.format == "hf":
         _export_hf(model, run_dir)
+    elif cfg.format == "onnx":
+        _log_check("onnx", write_onnx(model, spec, run_dir / "model.onnx"))
+    elif cfg.format == "torchscript":
+        _log_check("torchscript", write_torchscript(model, spec, run_dir / "model.torchscript.pt"))
     else:
         _export_safetensors(model, checkpoint, run_dir)
     _write_tokenizer(stored_tokenizer(checkpoint), run_dir, for_hf=cfg.format == "hf")
