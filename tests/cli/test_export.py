@@ -9,8 +9,7 @@ import pytest
 import torch
 
 from tuneforge.cli import export
-from tuneforge.cli._checkpoint import read_checkpoint
-from tuneforge.cli._inference import trained_model
+from tuneforge.cli._inference import build_from_checkpoint
 from tuneforge.cli._portable import example_input, write_onnx, write_torchscript
 from tuneforge.cli.build import build
 from tuneforge.cli.errors import ConfigError
@@ -33,10 +32,11 @@ def run_export(lora_run, tmp_path, fmt: str):
     return export.run(compose_config("export", overrides), tmp_path)
 
 
-def adapted_model(lora_run):
-    """The LoRA run's model as training left it: adapters not merged."""
-    path = lora_run.run_dir / "checkpoints" / "best.ckpt"
-    return trained_model(read_checkpoint(path), path).eval()
+def adapted_model(lora_run, tmp_path):
+    """The LoRA run's model as eval rebuilds it: adapters not merged."""
+    overrides = [f"ckpt_path={lora_run.run_dir}", f"paths.output_dir={tmp_path}"]
+    built, _ = build_from_checkpoint(compose_config("eval", overrides), tmp_path)
+    return built.model.eval()
 
 
 def test_safetensors_export_merges_lora_into_weights_a_plain_model_loads_strictly(
@@ -48,9 +48,9 @@ def test_safetensors_export_merges_lora_into_weights_a_plain_model_loads_strictl
     built = build(compose_config("train", [weights, "finetune.strict=true"]), tmp_path / "again")
     report = json.loads((tmp_path / "again" / "load_report.json").read_text())
     assert report["counts"]["matched"] == len(built.model.state_dict())
-    images = torch.randn(5, 1, 8, 8)
+    images, adapted = torch.randn(5, 1, 8, 8), adapted_model(lora_run, tmp_path)
     with torch.no_grad():
-        torch.testing.assert_close(built.model.eval()(images), adapted_model(lora_run)(images))
+        torch.testing.assert_close(built.model.eval()(images), adapted(images))
 
 
 def test_a_merged_lora_gpt_is_the_same_gpt_2_for_transformers(tmp_path):
@@ -84,7 +84,8 @@ def test_portable_export_of_a_lora_run_runs_with_any_batch_size(lora_run, tmp_pa
     else:
         got = jit_load(folder / "model.torchscript.pt")(images)
     with torch.no_grad():
-        torch.testing.assert_close(got, adapted_model(lora_run)(images), atol=1e-4, rtol=1e-4)
+        expected = adapted_model(lora_run, tmp_path)(images)
+    torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-4)
 
 
 # A language model, a text classifier (rows padded with pad_id) and a table classifier.
