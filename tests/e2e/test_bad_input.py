@@ -126,3 +126,23 @@ def test_bad_predict_inputs(default_run, tmp_path):
         )
         assert_one_line_error(result, 3, [f"'{name}'", fragment])
         assert not (run_dir / "predictions.csv").exists()
+
+
+def test_a_checkpoint_whose_config_names_foreign_code_is_not_built(default_run, tmp_path):
+    from tuneforge.checkpoint_keys import CHECKPOINT_KEY
+
+    checkpoint = torch.load(default_run / "checkpoints" / "best.ckpt", weights_only=True)
+    checkpoint[CHECKPOINT_KEY]["config"]["model"] = {
+        "_target_": "builtins.open",
+        "file": str(tmp_path / "pwned"),
+        "mode": "w",
+    }
+    torch.save(checkpoint, tmp_path / "foreign_code.ckpt")
+    for verb in ("eval", "predict", "export"):
+        run_dir = tmp_path / f"run_{verb}"
+        result = run_tuneforge(
+            verb, "ckpt_path=foreign_code.ckpt", f"hydra.run.dir={run_dir}", cwd=tmp_path
+        )
+        assert_one_line_error(result, 4, ["would build builtins.open", "trust_config=true"])
+        assert not run_dir.exists()
+    assert not (tmp_path / "pwned").exists()

@@ -126,7 +126,7 @@ def _trained_gpt(run_dir: Path):
     from tuneforge.cli._inference import trained_model
 
     path = run_dir / "checkpoints" / "best.ckpt"
-    return trained_model(torch.load(path, weights_only=True), path).eval()
+    return trained_model(torch.load(path, weights_only=True), path, trust=False).eval()
 
 
 def test_hf_export_gives_transformers_the_same_logits(gpt_run, tmp_path):

@@ -4,7 +4,7 @@ from a checkpoint, weights loaded."""
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from tuneforge.checkpoint_keys import CHECKPOINT_KEY
 from tuneforge.cli._checkpoint import (
@@ -14,9 +14,39 @@ from tuneforge.cli._checkpoint import (
     read_checkpoint,
     stored_config,
 )
+from tuneforge.cli._trust import TRUSTED_PACKAGES, untrusted, user_config_dirs
 from tuneforge.cli.build import Built, add_adapters, build, build_model
 from tuneforge.cli.errors import CheckpointError
 from tuneforge.cli.validate import validate
+
+TRUST_SCHEMA = {"trust_config": bool}
+
+
+def trusted_config(checkpoint: dict[str, Any], path: Path, trust: bool) -> DictConfig:
+    """The training config stored in the checkpoint, to build from.
+
+    Raises:
+        CheckpointError: when it names a `_target_` outside tuneforge's libraries and the user's
+            own config folders, and the user did not pass trust_config=true: building it would
+            run code that came with the file.
+    """
+    trained = stored_config(checkpoint)
+    if trust:
+        return trained
+    foreign = untrusted(OmegaConf.to_container(trained), user_config_dirs())
+    if foreign:
+        raise CheckpointError(
+            f"ckpt_path '{path}' has a config that would build {', '.join(foreign)}, which is "
+            f"not from {', '.join(TRUSTED_PACKAGES)} nor named in your --config-dir; nothing was "
+            "built. If you trust where this checkpoint came from, add trust_config=true"
+        )
+    return trained
+
+
+def trust_flag(cfg: DictConfig) -> bool:
+    """The verb's `trust_config`, checked to be true or false."""
+    validate(cfg, TRUST_SCHEMA)
+    return cfg.trust_config
 
 
 def build_from_checkpoint(cfg: DictConfig, run_dir: Path) -> tuple[Built, Path]:
@@ -25,10 +55,10 @@ def build_from_checkpoint(cfg: DictConfig, run_dir: Path) -> tuple[Built, Path]:
 
     Returns the built run and the checkpoint file read (`ckpt_path` may name a run folder).
     """
-    validate(cfg)
+    trust = trust_flag(cfg)
     path = checkpoint_file(cfg.ckpt_path)
     checkpoint = read_checkpoint(path)
-    trained = stored_config(checkpoint)
+    trained = trusted_config(checkpoint, path, trust)
     finetune = trained.get("finetune")
     with open_dict(trained):
         trained.trainer = cfg.trainer
@@ -44,14 +74,15 @@ def build_from_checkpoint(cfg: DictConfig, run_dir: Path) -> tuple[Built, Path]:
     return built, path
 
 
-def trained_model(checkpoint: dict[str, Any], path: Path) -> Any:
+def trained_model(checkpoint: dict[str, Any], path: Path, trust: bool) -> Any:
     """The model alone, sized by the data facts stored in the checkpoint, with its weights: no
     data is read, so it works where the training data is not.
 
     Raises:
-        CheckpointError: for a checkpoint without data facts, or weights that do not fit.
+        CheckpointError: for a checkpoint without data facts, weights that do not fit, or a
+            config naming code outside the trusted packages (see `trusted_config`).
     """
-    trained = stored_config(checkpoint)
+    trained = trusted_config(checkpoint, path, trust)
     spec = checkpoint[CHECKPOINT_KEY].get("data_spec")
     if spec is None:
         raise CheckpointError(

@@ -12,7 +12,7 @@ from omegaconf import DictConfig
 
 from tuneforge.cli._checkpoint import checkpoint_file, read_checkpoint
 from tuneforge.cli._files import write_atomic
-from tuneforge.cli._inference import stored_tokenizer, trained_model
+from tuneforge.cli._inference import stored_tokenizer, trained_model, trust_flag
 from tuneforge.cli.errors import CheckpointError, ConfigError
 from tuneforge.cli.validate import validate
 
@@ -42,11 +42,11 @@ def _check(cfg: DictConfig) -> None:
         raise ConfigError(*problems)
 
 
-def _language_model(checkpoint: dict[str, Any], path: Path) -> tuple[Any, Any]:
+def _language_model(checkpoint: dict[str, Any], path: Path, trust: bool) -> tuple[Any, Any]:
     """The trained model with its weights, and the tokenizer it was trained with."""
     from tuneforge.data.text import tokenizer_from_json
 
-    model = trained_model(checkpoint, path)
+    model = trained_model(checkpoint, path, trust)
     tokenizer_json = stored_tokenizer(checkpoint)
     if not hasattr(model, "generate") or tokenizer_json is None:
         raise CheckpointError(
@@ -62,7 +62,7 @@ def run(cfg: DictConfig, run_dir: Path) -> list[str]:
 
     _check(cfg)
     path = checkpoint_file(cfg.ckpt_path)
-    model, tokenizer = _language_model(read_checkpoint(path), path)
+    model, tokenizer = _language_model(read_checkpoint(path), path, trust_flag(cfg))
     device = cfg.device
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
