@@ -4,5 +4,6 @@ from tuneforge.callbacks.generated_text import GeneratedText
 from tuneforge.callbacks.gradual_unfreeze import GradualUnfreeze
 from tuneforge.callbacks.monitored_best import MonitoredBest
 from tuneforge.callbacks.run_config import StoreRunConfig
+from tuneforge.callbacks.trial_pruning import TrialPruning
 
-__all__ = ["GeneratedText", "GradualUnfreeze", "MonitoredBest", "StoreRunConfig"]
+__all__ = ["GeneratedText", "GradualUnfreeze", "MonitoredBest", "StoreRunConfig", "TrialPruning"]

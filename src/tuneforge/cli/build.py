@@ -309,6 +309,10 @@ def build(cfg: DictConfig, run_dir: str | Path, data_state: dict | None = None) 
     callbacks += [monitored, StoreRunConfig(config, __version__, _plain(spec))]
     if decided.unfreeze_every:
         callbacks.append(GradualUnfreeze(decided.groups, decided.unfreeze_every))
+    if (cfg.get("hparams_search") or {}).get("trial") is not None:  # a sweep's trial
+        from tuneforge.sweeps.study import trial_callback
+
+        callbacks.append(trial_callback(cfg.hparams_search, cfg.monitor.metric))
     if cfg.get("ema"):
         from lightning.pytorch.callbacks import EMAWeightAveraging
 

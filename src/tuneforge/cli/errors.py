@@ -37,3 +37,7 @@ class CheckpointError(TuneforgeError):
     """A checkpoint does not exist, cannot be read, or does not fit the run."""
 
     exit_code = EXIT_CHECKPOINT
+
+
+class TrialFailed(TuneforgeError):
+    """A sweep's trial failed: the sweeper marks it failed in the study and goes on."""

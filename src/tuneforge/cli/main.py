@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tuneforge.cli import _report
-from tuneforge.cli.errors import EXIT_CONFIG, TuneforgeError
+from tuneforge.cli.errors import EXIT_CONFIG, TrialFailed, TuneforgeError
 
 
 @dataclass(frozen=True)
@@ -63,19 +63,27 @@ def config_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def _task_function(run: Callable[[Any, Path], Any]) -> Callable[[Any], None]:
-    """Wrap a verb's `run(cfg, run_dir)` as Hydra's task function, printing its errors."""
+def _task_function(run: Callable[[Any, Path], Any]) -> Callable[[Any], Any]:
+    """Wrap a verb's `run(cfg, run_dir)` as Hydra's task function, printing its errors.
 
-    def task_function(cfg: Any) -> None:
+    It returns what `run` returns (a sweeper reads a trial's metrics from it). A sweep's trial
+    that fails raises TrialFailed, with its lines, for the sweeper to record; the sweep goes on.
+    """
+
+    def task_function(cfg: Any) -> Any:
         from hydra.core.hydra_config import HydraConfig
+        from omegaconf import OmegaConf
 
         run_dir = Path(HydraConfig.get().runtime.output_dir)
         try:
-            run(cfg, run_dir)
+            return run(cfg, run_dir)
         except Exception as ex:
             if _report.user_wants_traceback():
                 raise
             lines, code = _report.failure(ex)
+            if OmegaConf.select(cfg, "hparams_search.trial") is not None:
+                _report.log_to_files("error: " + " | ".join(lines), ex)
+                raise TrialFailed(*lines) from ex
             if isinstance(ex, TuneforgeError):
                 _report.remove_if_unused(run_dir)  # refused before it ran: leave nothing behind
             else:

@@ -20,6 +20,13 @@ def _best_checkpoint(trainer: Any) -> str | None:
     return getattr(callback, "best_model_path", None) or None
 
 
+def _trial(trainer: Any) -> Any:
+    """The TrialPruning callback of a sweep's trial, or None for a run of its own."""
+    from tuneforge.callbacks import TrialPruning
+
+    return next((c for c in trainer.callbacks if isinstance(c, TrialPruning)), None)
+
+
 def _test(built: Built, best: str | None) -> dict[str, float]:
     """Test the best checkpoint's weights (the last weights where none was saved)."""
     if best is not None:
@@ -77,7 +84,9 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     trainer.fit(built.task, datamodule=built.datamodule)
 
     best = _best_checkpoint(trainer)
-    metrics: dict[str, Any] = _test(built, best) if cfg.test else {}
+    trial = _trial(trainer)
+    stopped = trial is not None and trial.state != "COMPLETE"  # pruned or failed: no test
+    metrics: dict[str, Any] = _test(built, best) if cfg.test and not stopped else {}
     tracker = built.monitored
     if tracker.value is not None:
         metrics[f"best/{tracker.metric}"] = tracker.value
@@ -94,6 +103,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             **versions(),
         }
     )
+    if trial is not None:
+        metrics.update(trial.summary())
     _log_hparams(built, metrics)
     write_json(run_dir / "metrics.json", metrics)
     shown = {k: v for k, v in metrics.items() if k.startswith(("test/", "best/"))}
