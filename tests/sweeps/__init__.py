@@ -1,8 +1,9 @@
-"""Overrides that make a sweep's trial a tiny run: a few batches, no logger, checkpoints or
-progress bar."""
+"""Overrides that make a sweep's trial a tiny run: one batch of each split, and no logger,
+checkpoints or progress bar."""
 
 TINY = [
     "debug=limit",
+    "trainer.limit_train_batches=1",
     "trainer.limit_val_batches=1",
     "model.width=4",
     "model.depth=1",
