@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 # Real data the tests read: Debian's full Fashion-MNIST (apt needs root, as on CI).
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: setup train test test-data lint format
+.PHONY: setup train test test-data test-postgres lint format
 
 setup: $(STAMP)
 
@@ -29,7 +29,14 @@ test-data:
 	  || { apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist; } \
 	  || { echo "error: the tests need Debian's dataset-fashion-mnist: run 'sudo apt-get install dataset-fashion-mnist'" >&2; exit 1; }
 
-test: $(STAMP) test-data
+# PostgreSQL's server, for the test where two sweep workers share one Optuna study: the test
+# starts its own server on loopback in a temporary folder, and stops it.
+test-postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt-get install -y -qq postgresql \
+	  || { apt-get update -qq && apt-get install -y -qq postgresql; } \
+	  || { echo "error: the tests need Debian's postgresql: run 'sudo apt-get install postgresql'" >&2; exit 1; }
+
+test: $(STAMP) test-data test-postgres
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
