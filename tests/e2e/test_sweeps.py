@@ -15,6 +15,7 @@ from ..sweeps import TINY
 
 pytestmark = pytest.mark.slow
 
+
 def sweep(cwd: Path, *args: str, epochs: int = 1):
     quick = [*TINY, f"trainer.max_epochs={epochs}", "test=false"]
     return run_tuneforge("train", "-m", "hparams_search=digits_cnn", *quick, *args, cwd=cwd)
@@ -94,11 +95,9 @@ def test_a_pruned_trial_and_a_failing_one_leave_the_sweep_going(tmp_path):
     assert "FAIL: model.dropout=2.0 is not valid; expected a number in [0, 1)" in result.stderr
 
 
-BAD_PARAMS = """# @package _global_
+MINE = """# @package _global_
 defaults:
   - override /hydra/sweeper: optuna
-hparams_search:
-  study_name: mine
 hydra:
   sweeper:
     params:
@@ -116,13 +115,18 @@ hydra:
         ),
         (
             ["-m", "--config-dir", "my_conf", "hparams_search=mine"],
+            "error: hparams_search.study_name is required; name the study in the hparams_search "
+            "file or with hparams_search.study_name=NAME",
+        ),
+        (
+            ["-m", "--config-dir", "my_conf", "hparams_search=mine", "hparams_search.study_name=x"],
             "error: hydra.sweeper.params.optimizer.lr: cannot parse 'interval(1e-4,' (",
         ),
     ],
 )
 def test_bad_sweep_settings_are_one_line(tmp_path, args, line):
     (tmp_path / "my_conf" / "hparams_search").mkdir(parents=True)
-    (tmp_path / "my_conf" / "hparams_search" / "mine.yaml").write_text(BAD_PARAMS)
+    (tmp_path / "my_conf" / "hparams_search" / "mine.yaml").write_text(MINE)
     # no -m for the first: an hparams_search file makes the run a sweep by itself
     result = run_tuneforge("train", *args, cwd=tmp_path)
     assert result.returncode == 2, result.stderr[-2000:]

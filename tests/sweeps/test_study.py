@@ -13,7 +13,7 @@ from tuneforge.cli.errors import ConfigError
 from tuneforge.sweeps import outcome, study
 from tuneforge.sweeps.runner import Settings
 
-SETUP = {"metric": "val/acc", "params": {"lr": "..."}, "overrides": "debug=limit"}
+SETUP = {"metric": "val/acc", "params": {"lr": "..."}, "overrides": ["debug=limit", "seed=1"]}
 
 
 def open_at(tmp_path: Path, setup=SETUP, direction="maximize"):
@@ -62,8 +62,9 @@ def test_cmaes_without_its_package_says_how_to_install_it(monkeypatch):
 def test_a_study_goes_on_only_with_the_same_objective_and_settings(tmp_path):
     open_at(tmp_path)
     assert open_at(tmp_path).user_attrs["setup"] == SETUP
-    with pytest.raises(ConfigError, match=r"other settings: overrides \(was 'debug=limit'"):
-        open_at(tmp_path, {**SETUP, "overrides": "debug=fast"})
+    changed = {**SETUP, "overrides": ["debug=fast", "seed=1"], "params": {"lr": "!"}}
+    with pytest.raises(ConfigError, match=r"settings \(debug=limit -> debug=fast; params.lr: "):
+        open_at(tmp_path, changed)
     with pytest.raises(ConfigError, match=r"set hparams_search\.direction to match"):
         open_at(tmp_path, direction="minimize")
 

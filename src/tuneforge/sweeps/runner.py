@@ -27,7 +27,7 @@ TRIAL_KEYS = ("hparams_search.trial", "hparams_search.storage")
 class Settings:
     """hparams_search.*, as the sweeper receives them (conf/hydra/sweeper/optuna.yaml)."""
 
-    study_name: str
+    study_name: str | None
     n_trials: int = 20
     n_jobs: int = 1
     direction: str = "maximize"
@@ -40,6 +40,11 @@ class Settings:
     params: dict[str, Any] = field(default_factory=dict)
 
     def check(self) -> None:
+        if not self.study_name:
+            raise ConfigError(
+                "hparams_search.study_name is required; name the study in the hparams_search "
+                "file or with hparams_search.study_name=NAME (its trials run in multirun/VERB/NAME)"
+            )
         for key in ("n_trials", "n_jobs"):
             if not isinstance(getattr(self, key), int) or getattr(self, key) < 1:
                 raise ConfigError(
@@ -248,7 +253,7 @@ def _setup(space: SearchSpace, metric: str) -> dict[str, Any]:
     return {
         "metric": metric,
         "params": {key: repr(dist) for key, dist in space.distributions.items()},
-        "overrides": " ".join(fixed),
+        "overrides": sorted(fixed),
     }
 
 

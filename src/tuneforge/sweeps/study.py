@@ -173,16 +173,30 @@ def open_study(
     if before is None:
         study.set_user_attr("setup", setup)
     elif before != setup:
-        changed = sorted(
-            f"{key} (was {before.get(key)!r}, now {setup.get(key)!r})"
-            for key in before.keys() | setup.keys()
-            if before.get(key) != setup.get(key)
-        )
+        changes = "; ".join(_changes(before, setup))
         raise ConfigError(
-            f"study {name!r} in {url} was run with other settings: {'; '.join(changed)}; "
-            "repeat them to go on with it, or name a new study: hparams_search.study_name=NAME"
+            f"study {name!r} in {url} ran with other settings ({changes}); repeat them to go on "
+            "with it, or name a new study: hparams_search.study_name=NAME"
         )
     return study
+
+
+def _changes(before: dict, now: dict, prefix: str = "") -> list[str]:
+    """What differs between two setups, as `was -> now` for each key, list items by item."""
+    changes = []
+    for key in sorted(before.keys() | now.keys()):
+        old, new = before.get(key), now.get(key)
+        if old == new:
+            continue
+        if isinstance(old, dict) and isinstance(new, dict):
+            changes += _changes(old, new, f"{prefix}{key}.")
+        elif isinstance(old, list) and isinstance(new, list):
+            gone = " ".join(x for x in old if x not in new) or "nothing"
+            added = " ".join(x for x in new if x not in old) or "nothing"
+            changes.append(f"{gone} -> {added}")
+        else:
+            changes.append(f"{prefix}{key}: {old} -> {new}")
+    return changes
 
 
 def this_worker() -> str:

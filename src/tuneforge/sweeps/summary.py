@@ -7,6 +7,7 @@ from typing import Any
 import yaml
 
 from tuneforge.sweeps.search_space import as_override
+from tuneforge.sweeps.study import RETRY_OF
 
 
 def _number(value: Any) -> str:
@@ -23,6 +24,7 @@ def trials_table(study: Any, metric: str) -> Any:
     trials = study.get_trials(deepcopy=False)
     keys = list(dict.fromkeys(key for trial in trials for key in trial.params))
     best = _best(study)
+    reruns = {t.user_attrs[RETRY_OF]: t.number for t in trials if RETRY_OF in t.user_attrs}
     table = Table(title=f"Study {study.study_name}: {metric} ({study.direction.name.lower()})")
     for column in ["trial", "state", metric, *keys, "seconds"]:
         table.add_column(column, justify="left" if column == "state" else "right")
@@ -33,7 +35,8 @@ def trials_table(study: Any, metric: str) -> Any:
         seconds = trial.duration.total_seconds() if trial.duration else None
         table.add_row(
             str(trial.number),
-            trial.state.name,
+            trial.state.name
+            + (f", rerun as {reruns[trial.number]}" if trial.number in reruns else ""),
             "" if value is None else _number(value),
             *(_number(trial.params[key]) if key in trial.params else "" for key in keys),
             "" if seconds is None else f"{seconds:.1f}",
