@@ -96,6 +96,36 @@ def test_split_is_stratified_and_fixed_by_the_split_seed(flat_root):
     assert dm.labels("val").tolist() == [0, 0, 1, 1, 2, 2]
 
 
+def test_kept_class_folders_are_relabelled_and_the_training_split_sampled(flat_root, split_root):
+    dm = make(flat_root, classes=["owl", 0], train_size=4)
+    assert dm.class_names == ("owl", "cat") and dm.spec["num_classes"] == 2
+    assert dm.report["classes"] == {
+        "train": {"owl": 2, "cat": 2},  # 4 of the 12 the split left, per class
+        "val": {"owl": 2, "cat": 2},
+        "test": {"owl": 2, "cat": 2},
+    }
+    assert all(path.parent.name == "owl" for path in dm.splits["val"].files[:2])
+    assert set(dm.splits["train"].files) < set(
+        make(flat_root, classes=["owl", 0]).splits["train"].files
+    )
+    kept = make(split_root, classes=["dog"])  # a val/ folder's other classes are left out too
+    assert kept.report["images"] == {"train": 8, "val": 3, "test": 2}
+
+
+@pytest.mark.parametrize(
+    ("arguments", "fragment"),
+    [
+        ({"classes": ["fox"]}, "'fox' is not a class of this dataset; set data.classes to"),
+        ({"train_size": 19}, "train_size=19 is more than the 18 images of the training split"),
+        ({"classes": ["cat", "dog"], "train_size": 1}, "train_size=1 is fewer than the 2 classes"),
+    ],
+)
+def test_class_choices_the_folder_cannot_meet_are_one_line(flat_root, arguments, fragment):
+    with pytest.raises(ValueError) as error:
+        make(flat_root, **arguments)
+    assert fragment in str(error.value) and "\n" not in str(error.value)
+
+
 def test_report_counts_what_was_left_out(flat_root):
     report = make(flat_root).report
     assert report["skipped_not_image"] == 1  # notes.txt; hidden files are not counted
@@ -252,6 +282,8 @@ def test_every_unusable_folder_gets_one_line_naming_it_and_the_fix(tmp_path):
         ("std", [0.2, 0.0, 0.2], "a list of numbers > 0"),
         ("mean", "0.5", "a list of numbers"),
         ("val_fraction", 0.0, "val_fraction > 0"),
+        ("classes", "cat", "a non-empty list of class indices or names"),
+        ("train_size", 0, "an integer >= 1, or null"),
     ],
 )
 def test_bad_arguments_name_the_argument_value_and_what_is_allowed(argument, value, allowed):

@@ -42,6 +42,7 @@ RULES: dict[str, Rule] = {
     "label_smoothing": Rule("a number in [0, 1)", _fraction),
     "val_fraction": Rule("a number in (0, 1)", lambda v: 0 < v < 1),
     "test_fraction": Rule("a number in [0, 1)", _fraction),
+    "train_size": Rule("an integer >= 1, or null for every training image", lambda v: v >= 1),
     "warmup_fraction": Rule("a number in [0, 1)", _fraction),
     "warmup_steps": Rule("an integer >= 0", _non_negative),
     "min_lr_ratio": Rule("a number in [0, 1]", lambda v: 0 <= v <= 1),

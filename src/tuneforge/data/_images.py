@@ -1,5 +1,6 @@
 """In-memory image classification sets: a seeded validation split of the official training set,
-per-channel statistics from the training split only, and per-sample augmentation."""
+per-channel statistics from the training split only, per-sample augmentation, and a choice of
+classes and of how many labelled training images to use."""
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -7,8 +8,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tuneforge.data._args import Workers
+from tuneforge.data._args import Workers, check_arguments
 from tuneforge.data._base import SplitsDataModule
+from tuneforge.data._subset import (
+    CLASSES_RULE,
+    TRAIN_SIZE_RULE,
+    keep_classes,
+    pick_classes,
+    sample_per_class,
+)
 from tuneforge.data._tensors import TensorClassificationDataset, check_fractions, stratified_split
 
 
@@ -31,18 +39,25 @@ class InMemoryImageDataModule(SplitsDataModule):
 
     Subclasses name their classes and implement `load()`. The official test set is the test
     split; `val_fraction` of the training set, stratified by class, is the validation split.
+    `classes` keeps some classes in every split; `train_size` then trains on a sample of the
+    training split (a small labelled set), leaving validation and test whole.
 
     Args:
         root: folder that holds the dataset files.
         download: fetch the files into `root` when they are missing (needs a network).
         batch_size: samples per batch, for every split.
         val_fraction: share of the training set held out for validation.
-        split_seed: seed of the validation split, apart from the training seed.
+        split_seed: seed of the validation split and of the `train_size` sample, apart from the
+            training seed.
         num_workers: data loader worker processes (0: load in the main process; auto: one per
             core, at most 8).
         mean, std: per-channel statistics of [0, 1] pixels; computed from the training split
-            when not given.
+            (after `classes` and `train_size`) when not given.
         train_transforms: callables applied to each uint8 training image (augmentation).
+        classes: the classes to keep, by index or name, relabelled 0..k-1 in this order (None:
+            all of them).
+        train_size: training images to keep, drawn per class in proportion with `split_seed`
+            (None: the whole training split).
     """
 
     class_names: tuple[str, ...] = ()
@@ -58,9 +73,20 @@ class InMemoryImageDataModule(SplitsDataModule):
         mean: Sequence[float] | None = None,
         std: Sequence[float] | None = None,
         train_transforms: Sequence[Callable[[torch.Tensor], torch.Tensor]] = (),
+        classes: Sequence[int | str] | None = None,
+        train_size: int | None = None,
     ) -> None:
         super().__init__()
         check_fractions(val_fraction, 0.0)
+        check_arguments(
+            {"classes": CLASSES_RULE, "train_size": TRAIN_SIZE_RULE},
+            {"classes": classes, "train_size": train_size},
+        )
+        # Known before any file is read: a class this dataset lacks fails at once.
+        self.kept = pick_classes(classes, self.class_names)
+        if self.kept is not None:
+            self.class_names = tuple(self.class_names[i] for i in self.kept)
+        self.train_size = train_size
         self.root = Path(root)
         self.download = download
         self.batch_size = batch_size
@@ -84,8 +110,12 @@ class InMemoryImageDataModule(SplitsDataModule):
         if self.splits:
             return
         train_x, train_y, test_x, test_y = self.load()
+        if self.kept is not None:
+            train_x, train_y = self._keep(train_x, train_y)
+            test_x, test_y = self._keep(test_x, test_y)
         self.image_shape = tuple(train_x.shape[1:])
         train, val, _ = stratified_split(train_y.numpy(), self.val_fraction, 0.0, self.split_seed)
+        train = train[sample_per_class(train_y.numpy()[train], self.train_size, self.split_seed)]
         if self.mean is None or self.std is None:
             pixels = train_x[torch.from_numpy(train)].float() / 255  # (N, C, H, W)
             self.mean = pixels.mean(dim=(0, 2, 3)).tolist()
@@ -97,6 +127,11 @@ class InMemoryImageDataModule(SplitsDataModule):
             ("test", test_x, test_y, []),
         ):
             self.splits[name] = TensorClassificationDataset(images, labels, [*augment, standardize])
+
+    def _keep(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The images of the kept classes, and their labels re-indexed in `classes`' order."""
+        positions, relabelled = keep_classes(labels.numpy(), self.kept)
+        return images[torch.from_numpy(positions)], torch.from_numpy(relabelled)
 
     def state_dict(self) -> dict:
         """The training split's statistics, stored in checkpoints for eval and predict."""

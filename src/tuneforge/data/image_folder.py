@@ -23,6 +23,7 @@ from torchvision.transforms.v2 import functional as TF
 from tuneforge.data._args import WORKERS_RULE, ArgumentRules, Workers, check_arguments, is_int
 from tuneforge.data._base import SplitsDataModule
 from tuneforge.data._images import Standardize
+from tuneforge.data._subset import CLASSES_RULE, TRAIN_SIZE_RULE, pick_classes, sample_per_class
 from tuneforge.data._tensors import check_fractions, stratified_split
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
@@ -51,6 +52,8 @@ RULES: ArgumentRules = {
     "strict": (lambda v: isinstance(v, bool), "true or false"),
     "mean": (_numbers, "a list of numbers, or None"),
     "std": (lambda v: _numbers(v, above=0), "a list of numbers > 0, or None"),
+    "classes": CLASSES_RULE,
+    "train_size": TRAIN_SIZE_RULE,
 }
 
 
@@ -138,6 +141,10 @@ class ImageFolderDataModule(SplitsDataModule):
             split, from at most 2,000 of its images chosen with `split_seed` so that setup stays
             fast on a large folder.
         train_transforms: callables applied to each uint8 training image (augmentation).
+        classes: the class folders to keep, by name or by index among the sorted names,
+            relabelled 0..k-1 in this order (None: all of them).
+        train_size: training images to keep, drawn per class in proportion with `split_seed`
+            after the splits are made (None: the whole training split).
     """
 
     def __init__(
@@ -154,6 +161,8 @@ class ImageFolderDataModule(SplitsDataModule):
         mean: list[float] | None = None,
         std: list[float] | None = None,
         train_transforms: Sequence[Callable[[torch.Tensor], torch.Tensor]] = (),
+        classes: list[int | str] | None = None,
+        train_size: int | None = None,
     ) -> None:
         super().__init__()
         check_arguments(RULES, locals())
@@ -168,6 +177,7 @@ class ImageFolderDataModule(SplitsDataModule):
         self.batch_size, self.num_workers = batch_size, num_workers
         self.fractions = {"val": val_fraction, "test": test_fraction}
         self.split_seed, self.strict = split_seed, strict
+        self.classes, self.train_size = classes, train_size
         self.mean = [float(v) for v in mean] if mean is not None else None
         self.std = [float(v) for v in std] if std is not None else None
         self.train_transforms = list(train_transforms)
@@ -201,6 +211,10 @@ class ImageFolderDataModule(SplitsDataModule):
             return
         found = self._find()
         names = sorted(found["train"])
+        kept = pick_classes(self.classes, names)
+        if kept is not None:
+            names = [names[i] for i in kept]
+            found = {split: {n: c[n] for n in names if n in c} for split, c in found.items()}
         if self._class_names is not None and self._class_names != names:
             raise ValueError(
                 f"class folders {names} of '{self.root}' differ from the trained classes "
@@ -208,6 +222,9 @@ class ImageFolderDataModule(SplitsDataModule):
             )
         self._class_names = names
         parts = self._split(found)
+        files, labels = parts["train"]
+        chosen = sample_per_class(labels, self.train_size, self.split_seed)
+        parts["train"] = ([files[i] for i in chosen], labels[chosen])
         if self.mean is None or self.std is None:
             self.mean, self.std = self._statistics(parts["train"][0])
         standardize = Standardize(self.mean, self.std)
