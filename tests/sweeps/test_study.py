@@ -1,5 +1,5 @@
-"""The study: samplers, pruners, settings a resumed study must keep, interrupted trials run again,
-and how a trial's job outcome becomes its state."""
+"""The study: samplers, pruners, the settings a resumed study must keep, and how a trial's job
+outcome becomes its state."""
 
 import math
 from pathlib import Path
@@ -16,9 +16,9 @@ from tuneforge.sweeps.runner import Settings
 SETUP = {"metric": "val/acc", "params": {"lr": "..."}, "overrides": ["debug=limit", "seed=1"]}
 
 
-def open_at(tmp_path: Path, setup=SETUP, direction="maximize"):
-    url = study.storage_url(None, tmp_path)
-    return study.open_study(url, "s", direction, None, optuna.pruners.NopPruner(), setup)
+def open_at(tmp_path: Path, setup=SETUP, direction="maximize", heartbeat=60):
+    storage = study.connect(study.storage_url(None, tmp_path), heartbeat)
+    return study.open_study(storage, "s", direction, optuna.pruners.NopPruner(), setup)
 
 
 def test_default_storage_is_sqlite_in_the_sweep_folder(tmp_path):
@@ -67,37 +67,6 @@ def test_a_study_goes_on_only_with_the_same_objective_and_settings(tmp_path):
         open_at(tmp_path, changed)
     with pytest.raises(ConfigError, match=r"set hparams_search\.direction to match"):
         open_at(tmp_path, direction="minimize")
-
-
-def test_a_trial_whose_worker_stopped_runs_again_and_counts_once(tmp_path):
-    s = open_at(tmp_path)
-    dist = {"lr": optuna.distributions.FloatDistribution(0.1, 1.0)}
-    done = s.ask(dist)
-    s.tell(done, 0.5)
-    dead = s.ask(dist)
-    dead.set_user_attr(study.WORKER, f"{study.this_worker().split(':')[0]}:999999999:1")
-    alive = s.ask(dist)
-    alive.set_user_attr(study.WORKER, study.this_worker())
-    assert study.slots(s, 4) == 1
-
-    study.retry_interrupted(s)
-    states = {t.number: t.state for t in s.get_trials()}
-    assert states == {
-        0: TrialState.COMPLETE,
-        1: TrialState.FAIL,
-        2: TrialState.RUNNING,
-        3: TrialState.WAITING,  # trial 1's params, queued to run again
-    }
-    assert study.slots(s, 4) == 2  # trial 1 is not counted: its retry, queued, will be
-    retry = s.ask(dist)  # the queued retry comes first, with trial 1's params
-    assert retry.params == dead.params and retry.user_attrs[study.RETRY_OF] == 1
-    assert study.slots(s, 4) == 1
-
-
-def test_the_sqlite_lock_is_a_file_beside_the_database(tmp_path):
-    url = study.storage_url(None, tmp_path)
-    with study.study_lock(url, "s"):
-        assert (tmp_path / "optuna.db.lock").is_file()
 
 
 def job(value=None, raises=None):

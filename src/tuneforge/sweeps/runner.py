@@ -14,6 +14,7 @@ from typing import Any
 
 from tuneforge.cli.errors import ConfigError
 from tuneforge.sweeps import study as studies
+from tuneforge.sweeps import workers
 from tuneforge.sweeps.search_space import SearchSpace, as_override, parse_search_space, quoted
 from tuneforge.sweeps.summary import trials_table, write_best
 
@@ -83,12 +84,12 @@ class Sweep:
         self.check(self._overrides(space, _first_values(space), None, ""))
         n_trials = settings.n_trials
         url = studies.storage_url(settings.storage, self.sweep_dir)
-        with studies.study_lock(url, settings.study_name):
+        with workers.study_lock(url, settings.study_name):
+            storage = studies.connect(url)
             study = studies.open_study(
-                url,
+                storage,
                 settings.study_name,
                 studies.direction(settings.direction),
-                None,
                 studies.make_pruner(
                     settings.pruner, settings.pruner_warmup, settings.pruner_startup_trials
                 ),
@@ -100,24 +101,26 @@ class Sweep:
         log.info(
             "Study %s in %s: %d trials, %s sampler, %s pruner",
             settings.study_name,
-            _shown(url),
+            studies.shown(url),
             n_trials,
             settings.sampler,
             settings.pruner,
         )
-        worker = studies.this_worker()
+        worker = workers.this_worker()
         while True:
-            with studies.study_lock(url, settings.study_name):
-                studies.retry_interrupted(study)
+            with workers.study_lock(url, settings.study_name):
+                workers.retry_interrupted(study)
                 trials = []
-                for _ in range(min(settings.n_jobs, studies.slots(study, n_trials))):
+                for _ in range(min(settings.n_jobs, workers.slots(study, n_trials))):
                     if _grid_done(study):
                         break
                     trials.append(study.ask(space.distributions))
-                    trials[-1].set_user_attr(studies.WORKER, worker)
+                    trials[-1].set_user_attr(workers.WORKER, worker)
             if not trials:
                 break
-            self._run_batch(study, space, trials, url)
+            numbers = [trial.number for trial in trials]
+            with workers.heartbeats(storage, settings.study_name, numbers):
+                self._run_batch(study, space, trials, url)
         self._summarize(study, space, arguments)
         return study
 
@@ -142,7 +145,7 @@ class Sweep:
         except (KeyboardInterrupt, SystemExit):
             for trial in trials:
                 if trial.number not in told:
-                    studies.interrupted(study, trial.number, trial.params)
+                    workers.interrupted(study, trial.number, trial.params)
             raise
         except BaseException:
             for trial in trials:
@@ -255,10 +258,3 @@ def _setup(space: SearchSpace, metric: str) -> dict[str, Any]:
         "params": {key: repr(dist) for key, dist in space.distributions.items()},
         "overrides": sorted(fixed),
     }
-
-
-def _shown(url: str) -> str:
-    """`url` without its password."""
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)

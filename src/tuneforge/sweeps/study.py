@@ -1,31 +1,18 @@
-"""The Optuna study of a sweep: its storage, sampler and pruner, and how workers share it.
+"""The Optuna study of a sweep: its storage, sampler and pruner.
 
 A study lives in an RDB storage, so a sweep outlives its process: re-running the command finds
-the trials already run and goes on. Several workers (processes, machines, cluster jobs) can run
-one study at once through a shared database; each counts the study's trials and asks for new
-ones while holding a lock, so that together they run exactly `n_trials`.
+the trials already run and goes on (`workers` says how several workers share one).
 """
 
-import contextlib
-import fcntl
-import hashlib
-import logging
-import os
-import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from tuneforge.cli.errors import ConfigError
 
-log = logging.getLogger(__name__)
-
 SAMPLERS = ("tpe", "random", "grid", "cmaes")
 PRUNERS = ("median", "none")
 DIRECTIONS = {"max": "maximize", "maximize": "maximize", "min": "minimize", "minimize": "minimize"}
-# A trial run again after its worker stopped carries the number of the trial it replaces.
-RETRY_OF = "retry_of"
-WORKER = "worker"
+HEARTBEAT_SECONDS = 60
 
 
 def storage_url(storage: str | None, sweep_dir: Path) -> str:
@@ -84,49 +71,27 @@ def make_pruner(name: str, warmup: int, startup_trials: int) -> Any:
     )
 
 
-@contextlib.contextmanager
-def study_lock(url: str, study_name: str) -> Iterator[None]:
-    """Held while a worker counts a study's trials and asks for new ones.
+def connect(url: str, heartbeat: int = HEARTBEAT_SECONDS) -> Any:
+    """Optuna's RDB storage at `url`, or a ConfigError naming what is wrong with it.
 
-    SQLite: a lock file beside the database (workers on this machine). PostgreSQL: an advisory
-    lock in the database (workers anywhere). Other databases get no lock: workers that start
-    together may then run a few trials more than n_trials.
+    Trials record a heartbeat every `heartbeat` seconds while their job runs (see
+    `workers.heartbeats`); a running trial silent for twice that long lost its worker, and runs
+    again.
     """
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.pool import NullPool
+    import warnings
 
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database:
-        with open(f"{parsed.database}.lock", "w") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
-    elif parsed.get_backend_name() == "postgresql":
-        key = int.from_bytes(hashlib.sha256(f"tuneforge:{study_name}".encode()).digest()[:8])
-        key -= 1 << 63  # a signed 64-bit key
-        engine = create_engine(parsed, poolclass=NullPool)
-        try:
-            with engine.connect() as connection:
-                connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
-                try:
-                    yield
-                finally:
-                    connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
-        finally:
-            engine.dispose()
-    else:
-        yield
-
-
-def _storage(url: str) -> Any:
-    """Optuna's RDB storage at `url`, or a ConfigError naming what is wrong with it."""
     import optuna
 
+    from tuneforge.sweeps.workers import rerun_stale
+
+    # Optuna calls heartbeats experimental, and meant for study.optimize(); the sweep records
+    # them itself, for the trials it asked for.
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
     try:
-        return optuna.storages.RDBStorage(url)
+        return optuna.storages.RDBStorage(
+            url, heartbeat_interval=heartbeat, heartbeat_stale_trial_callback=rerun_stale
+        )
     except ImportError as ex:
         raise ConfigError(
             f"hparams_search.storage={url}: {ex}; install the database driver "
@@ -140,9 +105,7 @@ def _storage(url: str) -> Any:
         ) from ex
 
 
-def open_study(
-    url: str, name: str, wanted: str, sampler: Any, pruner: Any, setup: dict[str, Any]
-) -> Any:
+def open_study(storage: Any, name: str, wanted: str, pruner: Any, setup: dict[str, Any]) -> Any:
     """Create the study, or load it to go on with it.
 
     `setup` (the search space and the overrides every trial gets) is stored with a new study and
@@ -154,11 +117,10 @@ def open_study(
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = _storage(url)
+    url = shown(storage.url)
     study = optuna.create_study(
         study_name=name,
         storage=storage,
-        sampler=sampler,
         pruner=pruner,
         direction=wanted,
         load_if_exists=True,
@@ -199,62 +161,11 @@ def _changes(before: dict, now: dict, prefix: str = "") -> list[str]:
     return changes
 
 
-def this_worker() -> str:
-    """host:pid:start, where start (the process's start time) tells a reused pid apart."""
-    return f"{socket.gethostname()}:{os.getpid()}:{_started(os.getpid())}"
+def shown(url: str) -> str:
+    """`url` without its password."""
+    from sqlalchemy.engine import make_url
 
-
-def _started(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return "?"
-
-
-def _stopped(worker: str | None) -> bool:
-    """Whether `worker` ran on this machine and has stopped (killed, or its machine restarted)."""
-    if not worker or worker.count(":") != 2:
-        return False
-    host, pid, started = worker.split(":")
-    if host != socket.gethostname():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except (PermissionError, ValueError):
-        return False
-    return started != "?" and _started(int(pid)) not in (started, "?")
-
-
-def retry_interrupted(study: Any) -> None:
-    """Fail the running trials whose worker on this machine has stopped, and queue each one's
-    params to run again, so a killed sweep resumes where it was."""
-    from optuna.trial import TrialState
-
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if _stopped(trial.user_attrs.get(WORKER)):
-            interrupted(study, trial.number, trial.params)
-
-
-def interrupted(study: Any, number: int, params: dict[str, Any]) -> None:
-    """Mark trial `number` failed, and queue its params to run again as a new trial."""
-    from optuna.trial import TrialState
-
-    study.tell(number, state=TrialState.FAIL, skip_if_finished=True)
-    study.enqueue_trial(params, user_attrs={RETRY_OF: number})
-    log.warning("Trial %d was interrupted: it runs again as a new trial", number)
-
-
-def slots(study: Any, n_trials: int) -> int:
-    """Trials still to ask for: n_trials less those finished or running, not counting a trial
-    that was interrupted and queued again (its retry counts instead)."""
-    from optuna.trial import TrialState
-
-    trials = study.get_trials(deepcopy=False)
-    retried = {t.user_attrs.get(RETRY_OF) for t in trials}
-    counted = [t for t in trials if t.state != TrialState.WAITING and t.number not in retried]
-    return n_trials - len(counted)
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def trial_callback(search: Any, metric: str) -> Any:

@@ -7,7 +7,7 @@ from typing import Any
 import yaml
 
 from tuneforge.sweeps.search_space import as_override
-from tuneforge.sweeps.study import RETRY_OF
+from tuneforge.sweeps.workers import RETRY_OF
 
 
 def _number(value: Any) -> str:
