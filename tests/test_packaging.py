@@ -62,6 +62,9 @@ def test_installed_wheel_composes_from_another_folder(wheel, tmp_path):
     elsewhere.mkdir()
     code = (
         "import tuneforge, sys; print(tuneforge.__file__);"
+        "from hydra.core.plugins import Plugins; from hydra.plugins.sweeper import Sweeper;"
+        "print([s.__module__ for s in Plugins.instance().discover(Sweeper)]);"
+        "import hydra_plugins.tuneforge_sweeper as p; print(p.__file__);"
         "from tuneforge.cli.main import main; main(['train', '--cfg', 'job', 'model=mlp'])"
     )
     result = subprocess.run(
@@ -74,4 +77,7 @@ def test_installed_wheel_composes_from_another_folder(wheel, tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(str(target))  # the wheel's copy, not the checkout
+    # Hydra finds tuneforge's sweeper in the wheel's hydra_plugins namespace package
+    assert "hydra_plugins.tuneforge_sweeper.optuna_sweeper" in result.stdout.splitlines()[1]
+    assert result.stdout.splitlines()[2].startswith(str(target))
     assert "tuneforge.models.MLP" in result.stdout
