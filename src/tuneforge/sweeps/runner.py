@@ -82,7 +82,6 @@ class Sweep:
             )
         space.fixed = [f for f in space.fixed if f.split("=", 1)[0].lstrip("+~") not in TRIAL_KEYS]
         self.check(self._overrides(space, _first_values(space), None, ""))
-        n_trials = settings.n_trials
         url = studies.storage_url(settings.storage, self.sweep_dir)
         with workers.study_lock(url, settings.study_name):
             storage = studies.connect(url)
@@ -102,7 +101,7 @@ class Sweep:
             "Study %s in %s: %d trials, %s sampler, %s pruner",
             settings.study_name,
             studies.shown(url),
-            n_trials,
+            settings.n_trials,
             settings.sampler,
             settings.pruner,
         )
@@ -111,7 +110,7 @@ class Sweep:
             with workers.study_lock(url, settings.study_name):
                 workers.retry_interrupted(study)
                 trials = []
-                for _ in range(min(settings.n_jobs, workers.slots(study, n_trials))):
+                for _ in range(min(settings.n_jobs, workers.slots(study, settings.n_trials))):
                     if _grid_done(study):
                         break
                     trials.append(study.ask(space.distributions))
@@ -121,7 +120,7 @@ class Sweep:
             numbers = [trial.number for trial in trials]
             with workers.heartbeats(storage, settings.study_name, numbers):
                 self._run_batch(study, space, trials, url)
-        self._summarize(study, space, arguments)
+        self._summarize(study, space)
         return study
 
     def _overrides(self, space: SearchSpace, params: dict, number: int | None, url: str) -> list:
@@ -153,7 +152,7 @@ class Sweep:
                     _tell(study, trial, TrialState.FAIL)
             raise
 
-    def _summarize(self, study: Any, space: SearchSpace, arguments: list[str]) -> None:
+    def _summarize(self, study: Any, space: SearchSpace) -> None:
         from rich.console import Console
 
         metric = self.metric
