@@ -6,7 +6,6 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -95,7 +94,6 @@ def test_two_workers_share_one_study_without_losing_or_doubling_a_trial(postgres
                 text=True,
             )
         )
-        time.sleep(0.5)
     outputs = [worker.communicate(timeout=300) for worker in workers]
     for worker, (_, err) in zip(workers, outputs, strict=True):
         assert worker.returncode == 0, err[-3000:]

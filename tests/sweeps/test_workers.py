@@ -1,7 +1,8 @@
 """Workers sharing a study: a lock while they ask for trials, and trials whose worker stopped
 (its process gone, or its heartbeat silent) run again, counted once."""
 
-import time
+import sqlite3
+from pathlib import Path
 
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
@@ -11,6 +12,15 @@ from tuneforge.sweeps import study, workers
 from .test_study import open_at
 
 DIST = {"lr": FloatDistribution(0.1, 1.0)}
+
+
+def _age_heartbeat(database: Path, trial_id: int, seconds: int) -> None:
+    """Move a trial's last heartbeat `seconds` into the past, as if its worker fell silent."""
+    with sqlite3.connect(database) as connection:
+        connection.execute(
+            "UPDATE trial_heartbeats SET heartbeat = datetime(heartbeat, ?) WHERE trial_id = ?",
+            (f"-{seconds} seconds", trial_id),
+        )
 
 
 def test_a_trial_whose_worker_stopped_runs_again_and_counts_once(tmp_path):
@@ -51,8 +61,8 @@ def test_a_trial_whose_heartbeat_fell_silent_runs_again(tmp_path):
         trial.set_user_attr(workers.WORKER, "elsewhere:1:1")  # another machine's worker
     with workers.heartbeats(storage, "s", [silent.number]):
         pass  # one heartbeat, then silence
+    _age_heartbeat(tmp_path / "optuna.db", silent._trial_id, seconds=10)  # five intervals ago
     with workers.heartbeats(storage, "s", [beating.number]):
-        time.sleep(3.2)  # more than twice the interval, counted in whole seconds by SQLite
         workers.retry_interrupted(s)
     states = {t.number: t.state for t in s.get_trials()}
     assert states == {0: TrialState.FAIL, 1: TrialState.RUNNING, 2: TrialState.WAITING}
