@@ -5,6 +5,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from tuneforge.data._args import Workers, worker_count
+from tuneforge.data._resumable import ResumableLoader, ResumableSampler
 
 
 class SplitsDataModule(L.LightningDataModule):
@@ -12,7 +13,8 @@ class SplitsDataModule(L.LightningDataModule):
 
     Subclasses set `batch_size` and `num_workers`; the loaders, `labels()` and the loader of
     `read_inputs()` come from here, so every set loads the same way (workers kept alive between
-    epochs, memory pinned when a GPU will take the batches).
+    epochs, memory pinned when a GPU will take the batches, and a place in the pass that a
+    resumed run continues from).
     """
 
     batch_size: int
@@ -24,10 +26,12 @@ class SplitsDataModule(L.LightningDataModule):
 
     def loader(self, dataset: Dataset, shuffle: bool = False) -> DataLoader:
         workers = worker_count(self.num_workers)
-        return DataLoader(
+        seed = torch.initial_seed()  # the run's seed, which build() set
+        return ResumableLoader(
             dataset,
             batch_size=self.batch_size,
-            shuffle=shuffle,
+            sampler=ResumableSampler(dataset, shuffle, seed),
+            generator=torch.Generator().manual_seed(seed),  # the workers' seeds
             num_workers=workers,
             persistent_workers=workers > 0,
             pin_memory=torch.cuda.is_available(),

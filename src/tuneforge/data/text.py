@@ -191,11 +191,22 @@ class RandomBlocks(_TokenFile):
         return self.length
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        high = len(self.ids) - self.block_size
+        start = int(torch.randint(high, (1,), generator=self._own_generator()))
+        return self.window(start)
+
+    def _own_generator(self) -> torch.Generator:
         if self._generator is None or self._generator[0] != os.getpid():
             self._generator = (os.getpid(), torch.Generator().manual_seed(torch.initial_seed()))
-        high = len(self.ids) - self.block_size
-        start = int(torch.randint(high, (1,), generator=self._generator[1]))
-        return self.window(start)
+        return self._generator[1]
+
+    def state_dict(self) -> dict[str, Any]:
+        """Where this process's window draws stand, for a run resumed mid-epoch (the loader
+        saves it when it reads in the main process)."""
+        return {"generator": self._own_generator().get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._own_generator().set_state(state["generator"])
 
 
 class ConsecutiveBlocks(_TokenFile):
