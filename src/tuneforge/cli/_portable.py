@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from tuneforge.cli._files import atomic_path
 from tuneforge.cli.errors import CheckpointError, ConfigError
 
 # How far another runtime's float32 outputs may be from torch's (other kernels, other orders).
@@ -100,7 +101,8 @@ def write_torchscript(model: torch.nn.Module, spec: dict[str, Any], path: Path) 
         warnings.simplefilter("ignore", torch.jit.TracerWarning)  # checked by _check instead
         # check_trace compares two traces' graphs, which differ in names only for some modules
         traced = torch.jit.trace(model, (example,), check_trace=False)
-        torch.jit.save(traced, str(path))
+        with atomic_path(path) as tmp:
+            torch.jit.save(traced, str(tmp))
         loaded = torch.jit.load(str(path))
     return _check(loaded, model, spec, path)
 

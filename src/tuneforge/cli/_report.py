@@ -4,6 +4,7 @@ Errors a user can fix (TuneforgeError, Hydra's composition errors) name the prob
 Anything else is a bug: one line with its type, and the traceback in the run's log file.
 """
 
+import errno
 import logging
 import os
 import shutil
@@ -11,7 +12,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tuneforge.cli.errors import EXIT_BUG, EXIT_CONFIG, TuneforgeError
+from tuneforge.cli.errors import (
+    EXIT_BUG,
+    EXIT_CONFIG,
+    EXIT_DIVERGED,
+    EXIT_OUTPUT,
+    TuneforgeError,
+)
 
 log = logging.getLogger("tuneforge")
 
@@ -57,10 +64,41 @@ def fail(lines: list[str], code: int) -> None:
     sys.exit(code)
 
 
+# OSErrors that the user fixes where the run writes, with what each means and the fix.
+ELSEWHERE = "write the run to another folder with hydra.run.dir=DIR"
+KEPT = "the checkpoints saved before it are kept: resume=auto continues from the newest"
+STORAGE_ERRORS = {
+    errno.ENOSPC: ("the disk is full", f"free some space, or {ELSEWHERE}; {KEPT}"),
+    errno.EDQUOT: ("the disk quota is used up", f"free some space, or {ELSEWHERE}; {KEPT}"),
+    errno.EROFS: ("the file system is read-only", ELSEWHERE),
+    errno.EACCES: ("permission denied", ELSEWHERE),
+    errno.EPERM: ("operation not permitted", ELSEWHERE),
+}
+
+
+def _storage_error(ex: BaseException | None) -> OSError | None:
+    """The OSError of a full disk or a read-only folder in `ex` or what caused it, if any."""
+    seen = set()
+    while ex is not None and id(ex) not in seen:
+        seen.add(id(ex))
+        if isinstance(ex, OSError) and ex.errno in STORAGE_ERRORS:
+            return ex
+        ex = ex.__cause__ or ex.__context__
+    return None
+
+
 def failure(ex: BaseException) -> tuple[list[str], int]:
     """The lines to print for `ex`, and the exit code."""
     if isinstance(ex, TuneforgeError):
         return ex.lines, ex.exit_code
+    nonfinite = sys.modules.get("tuneforge.callbacks.nonfinite")  # loaded where it was raised
+    if nonfinite is not None and isinstance(ex, nonfinite.NonFiniteLossError):
+        return [str(ex)], EXIT_DIVERGED
+    storage = _storage_error(ex)
+    if storage is not None:
+        what, fix = STORAGE_ERRORS[storage.errno]
+        where = f"'{storage.filename}'" if storage.filename else "a file of the run"
+        return [f"cannot write {where}: {what}; {fix}"], EXIT_OUTPUT
     first = next((line for line in str(ex).splitlines() if line.strip()), "")
     return [
         f"{type(ex).__name__}: {first} (unexpected; set HYDRA_FULL_ERROR=1 for the traceback)"

@@ -249,6 +249,7 @@ def build(cfg: DictConfig, run_dir: str | Path, data_state: dict | None = None) 
 
     from tuneforge import __version__
     from tuneforge.callbacks import GradualUnfreeze, MonitoredBest, StoreRunConfig
+    from tuneforge.cli._checkpoint_io import AtomicCheckpointIO
 
     route_library_logs()
     run_dir = Path(run_dir)
@@ -327,4 +328,5 @@ def build(cfg: DictConfig, run_dir: str | Path, data_state: dict | None = None) 
         logger=loggers or False,
         default_root_dir=str(run_dir),
     )
+    trainer.strategy.checkpoint_io = AtomicCheckpointIO()  # a killed save keeps the old file
     return Built(datamodule, model, task, trainer, config, monitored)

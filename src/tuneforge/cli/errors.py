@@ -8,6 +8,8 @@ EXIT_BUG = 1
 EXIT_CONFIG = 2
 EXIT_DATA = 3
 EXIT_CHECKPOINT = 4
+EXIT_OUTPUT = 5
+EXIT_DIVERGED = 6
 EXIT_INTERRUPTED = 130
 
 
@@ -37,6 +39,13 @@ class CheckpointError(TuneforgeError):
     """A checkpoint does not exist, cannot be read, or does not fit the run."""
 
     exit_code = EXIT_CHECKPOINT
+
+
+class OutputError(TuneforgeError):
+    """The run folder cannot be written: another live run holds it, the disk is full, or the
+    folder is read-only."""
+
+    exit_code = EXIT_OUTPUT
 
 
 class TrialFailed(TuneforgeError):

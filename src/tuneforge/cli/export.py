@@ -31,7 +31,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from tuneforge.checkpoint_keys import CHECKPOINT_KEY
 from tuneforge.cli._checkpoint import checkpoint_file, read_checkpoint, stored_config
-from tuneforge.cli._files import write_atomic, write_json
+from tuneforge.cli._files import atomic_path, write_atomic, write_json
 from tuneforge.cli._inference import stored_tokenizer, trained_model, trust_flag
 from tuneforge.cli.errors import ConfigError
 from tuneforge.cli.validate import validate
@@ -56,7 +56,8 @@ def _write_tokenizer(tokenizer_json: str | None, out: Path, for_hf: bool) -> Non
 def _export_safetensors(model: Any, checkpoint: dict[str, Any], out: Path) -> None:
     from safetensors.torch import save_model
 
-    save_model(model, str(out / "model.safetensors"))  # keeps one name of tied weights
+    with atomic_path(out / "model.safetensors") as tmp:
+        save_model(model, str(tmp))  # keeps one name of tied weights
     config = OmegaConf.to_yaml(stored_config(checkpoint))
     write_atomic(out / "config.yaml", lambda handle: handle.write(config))
 
@@ -72,7 +73,8 @@ def _export_hf(model: Any, out: Path) -> None:
             f"format=hf exports GPT models (as GPT-2), not a {type(model).__name__}; "
             "use format=safetensors"
         )
-    save_file(hf_gpt2_state_dict(model), str(out / "model.safetensors"), {"format": "pt"})
+    with atomic_path(out / "model.safetensors") as tmp:
+        save_file(hf_gpt2_state_dict(model), str(tmp), {"format": "pt"})
     write_json(out / "config.json", hf_gpt2_config(model))
 
 

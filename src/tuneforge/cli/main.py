@@ -6,6 +6,7 @@ Users who set HYDRA_FULL_ERROR=1 themselves get the full traceback instead.
 """
 
 import importlib
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -94,6 +95,7 @@ def _task_function(run: Callable[[Any, Path], Any]) -> Callable[[Any], Any]:
 
 
 def run_verb(verb: str, args: list[str]) -> None:
+    logging.raiseExceptions = False  # a log file on a full disk must not bury the error line
     import hydra
 
     if "TUNEFORGE_USER_FULL_ERROR" not in os.environ:
