@@ -96,6 +96,13 @@ def _task_function(run: Callable[[Any, Path], Any]) -> Callable[[Any], Any]:
 
 def run_verb(verb: str, args: list[str]) -> None:
     logging.raiseExceptions = False  # a log file on a full disk must not bury the error line
+    if verb == "train":  # before Hydra writes the new run's .hydra/ over a live run's
+        from tuneforge.cli._lock import refuse_named_run_dir
+
+        try:
+            refuse_named_run_dir(args)
+        except TuneforgeError as ex:
+            _report.fail(ex.lines, ex.exit_code)
     import hydra
 
     if "TUNEFORGE_USER_FULL_ERROR" not in os.environ:

@@ -9,6 +9,7 @@ from omegaconf import DictConfig
 
 from tuneforge.cli._checkpoint import load_weights, read_checkpoint
 from tuneforge.cli._files import write_atomic, write_json
+from tuneforge.cli._lock import RunLock
 from tuneforge.cli._run_info import git_commit, versions
 from tuneforge.cli.build import Built, build
 
@@ -75,7 +76,13 @@ def _log_hparams(built: Built, metrics: dict[str, Any]) -> None:
 
 
 def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
-    """Train the composed config in `run_dir`; return what metrics.json holds."""
+    """Train the composed config in `run_dir`, which no other live run may hold; return what
+    metrics.json holds."""
+    with RunLock(run_dir):
+        return _train(cfg, run_dir)
+
+
+def _train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     started = time.perf_counter()
     built = build(cfg, run_dir)
     _report_data(built, run_dir)

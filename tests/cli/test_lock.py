@@ -1,0 +1,76 @@
+"""One live run per run folder: a second is refused with the holder's pid, a dead holder's lock is
+taken over."""
+
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from tuneforge.cli._lock import LOCK_NAME, RunLock, refuse_if_held, refuse_named_run_dir
+from tuneforge.cli.errors import OutputError
+
+HOLD = """
+import sys
+from pathlib import Path
+from tuneforge.cli._lock import RunLock
+RunLock(Path(sys.argv[1])).acquire()
+print("held", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_a_lock_is_taken_and_given_back(tmp_path):
+    with RunLock(tmp_path) as lock:
+        holder = json.loads((tmp_path / LOCK_NAME).read_text())
+        assert holder == {"pid": os.getpid(), "host": socket.gethostname()}
+        assert lock.path.is_file()
+    assert not (tmp_path / LOCK_NAME).exists()
+
+
+def test_a_folder_a_live_process_holds_is_refused_with_its_pid(tmp_path):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(tmp_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline() == "held\n"
+        message = f"is held by a `tuneforge train` that is still running \\(pid {holder.pid} on "
+        with pytest.raises(OutputError, match=message):
+            RunLock(tmp_path).acquire()
+        with pytest.raises(OutputError, match=r"choose another folder with hydra\.run\.dir=DIR"):
+            refuse_named_run_dir(["model=mlp", f"hydra.run.dir={tmp_path}"])
+    finally:
+        holder.communicate("")  # its stdin closes: it ends, and the kernel lets go of the lock
+    refuse_if_held(tmp_path)  # the holder is gone: nothing is refused
+
+
+def test_a_stale_lock_is_taken_over_and_said(tmp_path, caplog):
+    stale = {"pid": 2**22 + 12345, "host": socket.gethostname()}  # no such process
+    (tmp_path / LOCK_NAME).write_text(json.dumps(stale))
+    with caplog.at_level(logging.WARNING), RunLock(tmp_path):
+        mine = json.loads((tmp_path / LOCK_NAME).read_text())
+    assert mine["pid"] == os.getpid()
+    assert f"from a run that is no longer running (pid {stale['pid']}" in caplog.text
+
+
+def test_an_unwritable_folder_is_an_os_error_naming_the_lock(tmp_path):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(OSError) as ex:
+        RunLock(tmp_path / "file" / "run").acquire()
+    assert str(tmp_path / "file" / "run") in ex.value.filename
+
+
+def test_the_other_processes_of_a_distributed_run_share_the_first_ones_folder(
+    tmp_path, monkeypatch
+):
+    with RunLock(tmp_path):
+        monkeypatch.setenv("LOCAL_RANK", "1")
+        with RunLock(tmp_path):
+            refuse_if_held(tmp_path)
+        assert (tmp_path / LOCK_NAME).is_file()  # still the first process's
