@@ -18,6 +18,8 @@ pytestmark = pytest.mark.slow
 SHAKESPEARE = REPO.parent / "shared" / "data" / "tinyshakespeare.txt"
 QUICK_GPT = [
     "experiment=gpt_shakespeare_char",
+    "callbacks=[language_model,throughput]",
+    "callbacks.throughput.window_size=5",
     "model.n_layer=1",
     "model.n_embd=32",
     "data.batches_per_epoch=15",
@@ -64,6 +66,32 @@ def test_a_sample_is_logged_at_each_validation(gpt_run):
     assert [event.step for event in samples] == [15, 30]
     text = samples[-1].tensor_proto.string_val[0].decode()
     assert len(text.strip()) > 10
+
+
+def test_throughput_counts_tokens_and_peak_memory(gpt_run):
+    events = EventAccumulator(str(gpt_run / "tensorboard"))
+    events.Reload()
+    last = {tag: events.Scalars(tag)[-1].value for tag in events.Tags()["scalars"]}
+    block_size = 64
+    assert last["train/device/samples_per_sec"] > 0
+    rate = last["train/device/items_per_sec"] / last["train/device/samples_per_sec"]
+    assert rate == pytest.approx(block_size)  # a sample is a window of tokens
+    assert last["train/device/flops_per_sec"] > 0  # the GPT counts its FLOPs
+    assert "train/device/mfu" not in last  # no peak is known for a CPU
+    assert 0.1 < last["train/peak_memory_gib"] < 64
+
+
+def test_flops_per_batch_is_training_or_forward_flops_of_the_last_batch():
+    from tuneforge.models import GPT
+    from tuneforge.tasks import LanguageModelingTask
+
+    model = GPT(vocab_size=10, block_size=8, n_layer=1, n_head=2, n_embd=8)
+    task = LanguageModelingTask(model, optimizer=torch.optim.AdamW)
+    assert task.flops_per_batch is None  # no batch yet
+    task(torch.zeros(3, 8, dtype=torch.long))
+    assert task.flops_per_batch == model.flops_per_token(8) * 3 * 8
+    task.eval()
+    assert task.flops_per_batch == model.flops_per_token(8) * 3 * 8 // 3
 
 
 def test_generate_repeats_with_a_seed_without_the_training_text(gpt_run, tmp_path):

@@ -6,6 +6,7 @@ from tuneforge.callbacks.monitored_best import MonitoredBest
 from tuneforge.callbacks.nonfinite import NonFiniteLoss, NonFiniteLossError
 from tuneforge.callbacks.resume import ResumeState, StepCheckpoint
 from tuneforge.callbacks.run_config import StoreRunConfig
+from tuneforge.callbacks.throughput import Throughput
 from tuneforge.callbacks.trial_pruning import TrialPruning
 
 __all__ = [
@@ -17,5 +18,6 @@ __all__ = [
     "ResumeState",
     "StepCheckpoint",
     "StoreRunConfig",
+    "Throughput",
     "TrialPruning",
 ]

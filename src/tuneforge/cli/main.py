@@ -9,12 +9,14 @@ import importlib
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tuneforge.cli import _report
+from tuneforge.cli._ddp import ddp_job
 from tuneforge.cli.errors import EXIT_CONFIG, TrialFailed, TuneforgeError
 
 
@@ -77,7 +79,8 @@ def _task_function(run: Callable[[Any, Path], Any]) -> Callable[[Any], Any]:
 
         run_dir = Path(HydraConfig.get().runtime.output_dir)
         try:
-            return run(cfg, run_dir)
+            with ddp_job():  # DDP's other ranks run this job, not the command line's sweep
+                return run(cfg, run_dir)
         except Exception as ex:
             if _report.user_wants_traceback():
                 raise
@@ -108,6 +111,9 @@ def run_verb(verb: str, args: list[str]) -> None:
     if "TUNEFORGE_USER_FULL_ERROR" not in os.environ:
         os.environ["TUNEFORGE_USER_FULL_ERROR"] = os.environ.get("HYDRA_FULL_ERROR", "0")
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises; this module prints
+    # conf/hydra/launcher/submitit_*.yaml repeat every key of the plugin's schema of the same name,
+    # which Hydra still checks them against; its note about that is not for users.
+    warnings.filterwarnings("ignore", message=".*validated against ConfigStore schema")
     module = importlib.import_module(VERBS[verb].module)
     app = hydra.main(config_path=str(config_dir()), config_name=verb, version_base="1.3")(
         _task_function(module.run)

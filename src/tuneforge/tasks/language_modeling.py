@@ -57,8 +57,21 @@ class LanguageModelingTask(SupervisedTask):
         super().__init__(model, optimizer, scheduler)
         self.val_metrics = _metrics(chars_per_token, "val/")
         self.test_metrics = _metrics(chars_per_token, "test/")
+        self._last_batch_shape: torch.Size | None = None  # for flops_per_batch
+
+    @property
+    def flops_per_batch(self) -> int | None:
+        """FLOPs of the last batch, read by Lightning's ThroughputMonitor for MFU: forward and
+        backward while training, forward alone (a third) while evaluating; None for a model that
+        does not count its FLOPs (`flops_per_token`)."""
+        if self._last_batch_shape is None or not hasattr(self.model, "flops_per_token"):
+            return None
+        batch, context = self._last_batch_shape
+        flops = self.model.flops_per_token(context) * batch * context
+        return flops if self.training else flops // 3
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        self._last_batch_shape = idx.shape
         return self.model(idx)
 
     @staticmethod
