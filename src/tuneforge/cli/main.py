@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tuneforge.cli import _report
+from tuneforge.cli._ddp import ddp_job
 from tuneforge.cli.errors import EXIT_CONFIG, TrialFailed, TuneforgeError
 
 
@@ -78,7 +79,8 @@ def _task_function(run: Callable[[Any, Path], Any]) -> Callable[[Any], Any]:
 
         run_dir = Path(HydraConfig.get().runtime.output_dir)
         try:
-            return run(cfg, run_dir)
+            with ddp_job():  # DDP's other ranks run this job, not the command line's sweep
+                return run(cfg, run_dir)
         except Exception as ex:
             if _report.user_wants_traceback():
                 raise
