@@ -114,7 +114,6 @@ def _train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         metrics.update(trial.summary())
     _log_hparams(built, metrics)
     if trainer.is_global_zero:  # DDP: every rank holds the same metrics; one writes them
-        if trainer.is_global_zero:  # DDP: every rank holds the same metrics; one writes them
         write_json(run_dir / "metrics.json", metrics)
     shown = {k: v for k, v in metrics.items() if k.startswith(("test/", "best/"))}
     log.info("Finished in %.1f s: %s", metrics["wall_seconds"], _format(shown))
