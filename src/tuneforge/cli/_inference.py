@@ -64,6 +64,7 @@ def build_from_checkpoint(cfg: DictConfig, run_dir: Path) -> tuple[Built, Path]:
         trained.trainer = cfg.trainer
         trained.logger = cfg.get("logger") or {}
         trained.callbacks = {}
+        trained.compile = False  # a few batches to score: compiling would cost more than it saves
         # The checkpoint holds the trained weights: no pretrained ones to load, nothing to freeze.
         trained.finetune = {"checkpoint": None}
     # Lightning stores a DataModule's state_dict under its class name.

@@ -280,6 +280,10 @@ def build(cfg: DictConfig, run_dir: str | Path, data_state: dict | None = None) 
         _load_pretrained(model, finetune, run_dir)
     add_adapters(model, finetune)
     decided = _plan_finetune(model, finetune)
+    if cfg.get("compile"):
+        # In place: parameter names stay the model's own, so checkpoints load into an
+        # uncompiled model (torch.compile(model) would prefix them with _orig_mod.).
+        model.compile()
 
     # 4. Task: loss, metrics, and the optimizer over the trainable parameter groups.
     optimizer = _instantiate(cfg.optimizer, "optimizer")

@@ -43,6 +43,7 @@ TRAIN_SCHEMA: dict[str, Any] = {
     "monitor.mode": Literal["min", "max"],
     "test": bool,
     "ema": float | None,
+    "compile": bool,
     "finetune.checkpoint": str | None,
     "finetune.key_map": dict[str, str] | None,
     "finetune.strict": bool | None,
