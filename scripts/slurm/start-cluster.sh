@@ -164,6 +164,7 @@ node_idle() { sinfo -h -N -o %T | grep -qx idle; }
 install_packages
 check_config_is_ours
 mkdir -p "$STATE"
+chmod 0755 "$STATE"  # munged runs as its own user
 start_munge
 start_mariadb
 write_configs
