@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 # Real data the tests read: Debian's full Fashion-MNIST (apt needs root, as on CI).
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: setup train test test-data test-postgres lint format
+.PHONY: setup train test test-data test-postgres test-slurm lint format
 
 setup: $(STAMP)
 
@@ -36,7 +36,17 @@ test-postgres:
 	  || { apt-get update -qq && apt-get install -y -qq postgresql; } \
 	  || { echo "error: the tests need Debian's postgresql: run 'sudo apt-get install postgresql'" >&2; exit 1; }
 
-test: $(STAMP) test-data test-postgres
+# Debian's SLURM (with munge, and accounting through slurmdbd and MariaDB), for the tests that
+# submit jobs: they start a one-machine cluster with scripts/slurm/start-cluster.sh, and stop it.
+SLURM_PACKAGES := slurmctld slurmd slurm-client munge slurmdbd mariadb-server
+test-slurm:
+	@command -v slurmctld >/dev/null && command -v slurmd >/dev/null && command -v sbatch >/dev/null \
+	  && command -v munged >/dev/null && command -v slurmdbd >/dev/null && command -v mariadbd >/dev/null \
+	  || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SLURM_PACKAGES) \
+	  || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SLURM_PACKAGES); } \
+	  || { echo "error: the tests need Debian's SLURM: run 'sudo apt-get install $(SLURM_PACKAGES)'" >&2; exit 1; }
+
+test: $(STAMP) test-data test-postgres test-slurm
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

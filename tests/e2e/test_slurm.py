@@ -1,0 +1,129 @@
+"""Runs on a real SLURM cluster that the tests start on this machine (Debian's slurm, by
+scripts/slurm/start-cluster.sh; `make test` installs it): a sweep through
+hydra/launcher=submitit_slurm, and a DDP job of two srun tasks. And DDP inside a local sweep,
+which trains each trial once."""
+
+import os
+import shlex
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from ..conftest import REPO, TUNEFORGE, run_tuneforge
+from ..sweeps import TINY
+from .conftest import read_metrics
+
+pytestmark = pytest.mark.slow
+
+SCRIPTS = REPO / "scripts" / "slurm"
+DDP_ON_CPU = ["trainer.strategy=ddp", "trainer.accelerator=cpu", "trainer.devices=2"]
+QUICK = [*TINY, "trainer.max_epochs=1", "test=false"]
+
+
+def _run(*command: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster() -> Iterator[None]:
+    """A one-machine cluster with accounting (submitit reads job states from sacct), stopped at
+    the end of the session. Its state lives in a folder of this session that munged's own user
+    can reach (pytest's folders are root's alone)."""
+    if os.geteuid() != 0:
+        pytest.fail("SLURM's daemons need root: run the tests as root, as CI does")
+    env = {**os.environ, "TUNEFORGE_SLURM_DIR": tempfile.mkdtemp(prefix="tuneforge-slurm-")}
+    started = subprocess.run(
+        [str(SCRIPTS / "start-cluster.sh")], env=env, capture_output=True, text=True, timeout=600
+    )
+    try:
+        assert started.returncode == 0, started.stderr[-3000:]
+        yield
+    finally:
+        subprocess.run([str(SCRIPTS / "stop-cluster.sh")], env=env, timeout=120, check=False)
+
+
+def _final_states(job_id: str, deadline_s: float = 60) -> set[str]:
+    """The states of a job and its steps once accounting has them all ended. submitit returns a
+    result as soon as the job writes it, while its steps are still ending."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        result = _run("sacct", "-n", "-P", "-j", job_id, "-o", "State")
+        assert result.returncode == 0, result.stderr
+        states = set(result.stdout.split())
+        if states and not states & {"PENDING", "RUNNING", "COMPLETING", "REQUEUED"}:
+            return states
+        assert time.monotonic() < deadline, f"job {job_id} is still {states} after {deadline_s} s"
+        time.sleep(0.2)  # between polls of the accounting database
+
+
+def test_a_sweep_runs_as_slurm_jobs_through_submitit(slurm_cluster, tmp_path):
+    result = run_tuneforge(
+        "train",
+        "-m",
+        "hydra/launcher=submitit_slurm",
+        "hydra.launcher.cpus_per_task=1",
+        "hydra.launcher.timeout_min=5",
+        "optimizer.lr=1e-3,3e-3",
+        *QUICK,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    (sweep,) = (tmp_path / "multirun" / "train").iterdir()
+    trials = sorted(p.name for p in sweep.iterdir() if p.is_dir() and p.name.isdigit())
+    assert trials == ["0", "1"]
+    for trial, lr in zip(trials, (1e-3, 3e-3), strict=True):
+        assert read_metrics(sweep / trial)["steps"] > 0
+        assert f"lr: {lr}" in (sweep / trial / ".hydra" / "config.yaml").read_text()
+    tasks = sorted(
+        p.name for p in (sweep / ".submitit").iterdir() if p.name[0].isdigit() and "_" in p.name
+    )
+    array_id = tasks[0].split("_")[0]
+    assert tasks == [f"{array_id}_0", f"{array_id}_1"]  # one job array, a task per trial
+    assert set(_final_states(array_id)) == {"COMPLETED"}
+
+
+def test_a_ddp_job_of_two_srun_tasks_trains_once_with_both_ranks(slurm_cluster, tmp_path):
+    run_dir = tmp_path / "run"
+    train = [str(TUNEFORGE), "train", *DDP_ON_CPU, *QUICK, f"hydra.run.dir={run_dir}"]
+    # Lightning's SLURM environment wants one task per device, given per node.
+    script = tmp_path / "ddp.sbatch"
+    script.write_text(
+        "#!/bin/bash\n"
+        "#SBATCH --nodes=1 --ntasks-per-node=2 --cpus-per-task=1 --time=5\n"
+        f"#SBATCH --output={tmp_path}/slurm-%j.out --job-name=ddp --chdir={tmp_path}\n"
+        f"srun {shlex.join(train)}\n"
+    )
+    submitted = _run("sbatch", "--parsable", "--wait", str(script), timeout=300)
+    job_id = submitted.stdout.strip().split(";")[0]
+    output = (tmp_path / f"slurm-{job_id}.out").read_text() if job_id else ""
+    assert submitted.returncode == 0, (submitted.stderr + output)[-3000:]
+
+    assert "GLOBAL_RANK: 0, MEMBER: 1/2" in output and "GLOBAL_RANK: 1, MEMBER: 2/2" in output
+    log = (run_dir / "train.log").read_text()
+    assert log.count("Finished in") == 2  # both ranks ran to the end, in the one run folder
+    metrics = read_metrics(run_dir)
+    assert metrics["steps"] > 0 and metrics["epochs"] == 1
+    assert not list(tmp_path.glob("outputs")) and not list(run_dir.glob("*.tmp*"))
+    assert set(_final_states(job_id)) == {"COMPLETED"}
+
+
+def test_ddp_inside_a_sweep_trains_each_trial_once(tmp_path):
+    result = run_tuneforge(
+        "train", "-m", "optimizer.lr=1e-3,3e-3", *DDP_ON_CPU, *QUICK, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    # Rank 1 used to run the command line again: a second sweep, in a folder of its own.
+    (sweep,) = (tmp_path / "multirun" / "train").iterdir()
+    assert not (tmp_path / "outputs").exists()
+    trials = sorted(p.name for p in sweep.iterdir() if p.is_dir())
+    assert trials == ["0", "1"]
+    assert result.stderr.count("#0 : ") == 1 and result.stderr.count("#1 : ") == 1
+    for trial in trials:
+        folder = sweep / trial
+        assert read_metrics(folder)["steps"] > 0
+        # Rank 0 logs to train.log, rank 1 beside it; each ran this trial once.
+        assert (folder / "train.log").read_text().count("Finished in") == 1
+        assert (folder / "train_ddp_process_1.log").read_text().count("Finished in") == 1
