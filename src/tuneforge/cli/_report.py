@@ -87,6 +87,29 @@ def _storage_error(ex: BaseException | None) -> OSError | None:
     return None
 
 
+def _cluster_error(ex: BaseException) -> str | None:
+    """hydra/launcher=submitit_slurm's job that could not be submitted, as one line: sbatch
+    missing, or its refusal (no cluster configured, an unknown partition, account or QOS)."""
+    import re
+    import subprocess
+
+    fix = (
+        "check that `sinfo` lists your cluster and set hydra.launcher.partition, account or qos "
+        "as it needs, or run here with hydra/launcher=submitit_local"
+    )
+    if isinstance(ex, FileNotFoundError) and ex.filename in ("sbatch", "squeue", "sacct"):
+        return f"SLURM's {ex.filename} is not installed on this machine; {fix}"
+    utils = sys.modules.get("submitit.core.utils")
+    if utils is None or not isinstance(ex, utils.FailedJobError):
+        return None
+    if not isinstance(ex.__cause__, subprocess.CalledProcessError):
+        return None  # a job that ran and failed: its own error is in its log
+    said = [re.split(r"(?:error|fatal): ", line, maxsplit=1)[-1] for line in str(ex).splitlines()]
+    said = [line.strip() for line in said if line.strip() and "submission failed" not in line]
+    why = said[-1] if said else "no reason given"
+    return f"SLURM refused the job ({why}); {fix}"
+
+
 def failure(ex: BaseException) -> tuple[list[str], int]:
     """The lines to print for `ex`, and the exit code."""
     if isinstance(ex, TuneforgeError):
@@ -94,6 +117,9 @@ def failure(ex: BaseException) -> tuple[list[str], int]:
     nonfinite = sys.modules.get("tuneforge.callbacks.nonfinite")  # loaded where it was raised
     if nonfinite is not None and isinstance(ex, nonfinite.NonFiniteLossError):
         return [str(ex)], EXIT_DIVERGED
+    cluster = _cluster_error(ex)
+    if cluster is not None:
+        return [cluster], EXIT_CONFIG
     storage = _storage_error(ex)
     if storage is not None:
         what, fix = STORAGE_ERRORS[storage.errno]
