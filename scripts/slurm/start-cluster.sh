@@ -44,12 +44,17 @@ install_packages() {
 
 # Our own slurm.conf and slurmdbd.conf only: a cluster configured by someone else is left alone.
 check_config_is_ours() {
-  local file
+  local file other
   for file in "$CONF_DIR/slurm.conf" "$CONF_DIR/slurmdbd.conf"; do
     if [ -e "$file" ] && ! head -n1 "$file" | grep -qF "$MARK"; then
       fail "$file is not tuneforge's; this machine has a SLURM configuration of its own: use that cluster, or move the file away"
     fi
   done
+  # One cluster at a time: the ports are the same.
+  other=$(sed -n 's|^StateSaveLocation=\(.*\)/ctld$|\1|p' "$CONF_DIR/slurm.conf" 2>/dev/null || true)
+  if [ -n "$other" ] && [ "$other" != "$STATE" ] && alive "$other/slurmctld.pid"; then
+    fail "a cluster started by this script is running with its state in $other: stop it with 'TUNEFORGE_SLURM_DIR=$other $(dirname "$0")/stop-cluster.sh'"
+  fi
 }
 
 start_munge() {
