@@ -64,6 +64,8 @@ RULES: dict[str, Rule] = {
     "lora_rank": Rule("an integer >= 1 (8 is usual)", lambda v: v >= 1),
     "lora_alpha": Rule("a number > 0 (twice the rank is usual)", _positive),
     "lora_dropout": Rule("a number in [0, 1)", _fraction),
+    "every_n_steps": Rule("an integer >= 0 (0: checkpoints at validations only)", _non_negative),
+    "skip_nonfinite": Rule("an integer >= 0 (0: stop at the first)", _non_negative),
 }
 
 

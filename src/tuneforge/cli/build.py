@@ -248,7 +248,13 @@ def build(cfg: DictConfig, run_dir: str | Path, data_state: dict | None = None) 
     import lightning as L
 
     from tuneforge import __version__
-    from tuneforge.callbacks import GradualUnfreeze, MonitoredBest, StoreRunConfig
+    from tuneforge.callbacks import (
+        GradualUnfreeze,
+        MonitoredBest,
+        NonFiniteLoss,
+        ResumeState,
+        StoreRunConfig,
+    )
     from tuneforge.cli._checkpoint_io import AtomicCheckpointIO
 
     route_library_logs()
@@ -318,6 +324,9 @@ def build(cfg: DictConfig, run_dir: str | Path, data_state: dict | None = None) 
         from tuneforge.sweeps.study import trial_callback
 
         callbacks.append(trial_callback(cfg.hparams_search, cfg.monitor.metric))
+    # Random states and the loader's place for exact resume; a NaN loss stops the run (or is
+    # skipped, skip_nonfinite=N) before an optimizer step or a checkpoint holds it.
+    callbacks += [ResumeState(), NonFiniteLoss(cfg.get("skip_nonfinite") or 0)]
     if cfg.get("ema"):
         from lightning.pytorch.callbacks import EMAWeightAveraging
 

@@ -10,6 +10,7 @@ from omegaconf import DictConfig
 from tuneforge.cli._checkpoint import load_weights, read_checkpoint
 from tuneforge.cli._files import write_atomic, write_json
 from tuneforge.cli._lock import RunLock
+from tuneforge.cli._resume import fit_from, to_resume
 from tuneforge.cli._run_info import git_commit, versions
 from tuneforge.cli.build import Built, build
 
@@ -84,11 +85,13 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 
 def _train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     started = time.perf_counter()
+    resumed = to_resume(cfg.get("resume"), run_dir)  # before building: a bad one fails fast
     built = build(cfg, run_dir)
     _report_data(built, run_dir)
     _save_tokenizer(built, run_dir)
     trainer = built.trainer
-    trainer.fit(built.task, datamodule=built.datamodule)
+    ckpt_path = fit_from(resumed, built.task, trainer.loggers, run_dir)
+    trainer.fit(built.task, datamodule=built.datamodule, ckpt_path=ckpt_path, weights_only=True)
 
     best = _best_checkpoint(trainer)
     trial = _trial(trainer)

@@ -44,6 +44,10 @@ TRAIN_SCHEMA: dict[str, Any] = {
     "test": bool,
     "ema": float | None,
     "compile": bool,
+    # Optional, so a checkpoint's stored config from before they existed still builds.
+    "resume": str | None,
+    "checkpoint.every_n_steps": int | None,
+    "skip_nonfinite": int | None,
     "finetune.checkpoint": str | None,
     "finetune.key_map": dict[str, str] | None,
     "finetune.strict": bool | None,
