@@ -54,11 +54,7 @@ def to_resume(resume: str | None, run_dir: Path) -> tuple[Path, dict[str, Any]] 
         _remove_unfinished(run_dir / "checkpoints")
         found = _newest(run_dir, "resume=auto")
         if found is None:
-            log.info(
-                "resume=auto: %s has no checkpoint yet; training from the start (a stopped run "
-                "goes on when its folder is given again: hydra.run.dir=DIR)",
-                run_dir,
-            )
+            log.info("resume=auto: %s has no checkpoint yet; training from the start", run_dir)
         return found
     path = Path(resume)
     if path.is_dir():
