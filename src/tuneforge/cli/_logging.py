@@ -29,6 +29,8 @@ def route_library_logs() -> None:
     """
     # Lightning's own use of a deprecated torch API; nothing a user can act on.
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+    # Said wherever srun exists; tuneforge runs on SLURM through hydra/launcher=submitit_slurm.
+    warnings.filterwarnings("ignore", message=r"The `srun` command is available on your system")
     if not logging.getLogger().handlers:
         return  # nobody configured logging (a notebook): keep the libraries' own handlers
     for name in ("lightning", "lightning.pytorch", "lightning.fabric", "torchmetrics"):

@@ -43,7 +43,7 @@ TRAIN_SCHEMA: dict[str, Any] = {
     "monitor.mode": Literal["min", "max"],
     "test": bool,
     "ema": float | None,
-    "compile": bool,
+    "compile": bool | None,
     # Optional, so a checkpoint's stored config from before they existed still builds.
     "resume": str | None,
     "checkpoint.every_n_steps": int | None,
