@@ -42,7 +42,7 @@ def test_readme_tuneforge_command_runs(command, tmp_path):
     quick += ["trainer.limit_test_batches=2"]
     if args[:1] == ["train"] and "--cfg" not in args and "--help" not in args:
         args += [a for a in quick if a.split("=")[0] not in command]
-        if "-m" not in args:
+        if "-m" not in args and "hydra.run.dir" not in command:
             args += [f"hydra.run.dir={tmp_path / 'run'}"]
     for name, source in FILES.items():
         if name in command:
