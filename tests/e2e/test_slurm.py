@@ -129,3 +129,65 @@ def test_ddp_inside_a_sweep_trains_each_trial_once(tmp_path):
         # Rank 0 logs to train.log, rank 1 beside it; each ran this trial once.
         assert (folder / "train.log").read_text().count("Finished in") == 1
         assert (folder / "train_ddp_process_1.log").read_text().count("Finished in") == 1
+
+
+def test_a_preempted_job_is_requeued_and_resumes_to_an_uninterrupted_runs_metrics(
+    slurm_cluster, tmp_path
+):
+    marker = tmp_path / "paused"
+    steps = [
+        *TINY,
+        "trainer.max_epochs=3",
+        "trainer.limit_train_batches=4",
+        "checkpoint.every_n_steps=2",
+        "test=false",
+    ]
+    pause = [
+        f"+callbacks.pause._target_={__package__}._slurm_hooks.PauseOnceAt",
+        "+callbacks.pause.step=6",
+        f"+callbacks.pause.marker={marker}",
+    ]
+    args = ["train", "-m", "hydra/launcher=submitit_slurm", "hydra.launcher.cpus_per_task=1"]
+    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    env["PYTHONPATH"] = str(REPO)  # the job imports the hook from tests/
+    # Logs to files: a pipe nobody reads while the test waits could fill and stall a run.
+    logs = tmp_path / "sweep.err", tmp_path / "whole.err"
+    with logs[0].open("w") as sweep_err, logs[1].open("w") as whole_err:
+        sweep = subprocess.Popen(
+            [str(TUNEFORGE), *args, *steps, *pause, "resume=auto"],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=sweep_err,
+        )
+        # The same run uninterrupted, here, while the job runs.
+        reference = subprocess.Popen(
+            [str(TUNEFORGE), "train", *steps, f"hydra.run.dir={tmp_path / 'whole'}"],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=whole_err,
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while not marker.exists():  # the job holds at step 6
+                assert sweep.poll() is None, logs[0].read_text()[-3000:]
+                assert time.monotonic() < deadline, "the job never reached step 6"
+                time.sleep(0.1)
+            (job_id,) = _run(
+                "squeue", "-h", "-t", "RUNNING", "-n", "train", "-o", "%A"
+            ).stdout.split()
+            # Slurm's warning before the time limit: submitit's handler requeues the job.
+            assert _run("scancel", "--signal=USR2", "--full", job_id).returncode == 0
+            sweep.wait(timeout=240)
+            reference.wait(timeout=240)
+        finally:
+            sweep.kill()
+            reference.kill()
+    assert sweep.returncode == 0, logs[0].read_text()[-3000:]
+    (trial,) = (tmp_path / "multirun" / "train").glob("*/0")
+    assert "Resuming from" in (trial / "train.log").read_text()  # not from step 0
+    assert reference.returncode == 0, logs[1].read_text()[-3000:]
+    resumed, whole = read_metrics(trial), read_metrics(tmp_path / "whole")
+    for key in ("steps", "epochs", "best/val/acc", "best/epoch"):
+        assert resumed[key] == whole[key], key
