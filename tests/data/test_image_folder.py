@@ -64,7 +64,11 @@ def make(root: Path, **kwargs) -> ImageFolderDataModule:
 def test_flat_layout_loaders_give_standardized_square_images(flat_root):
     dm = make(flat_root)
     assert dm.class_names == ("cat", "dog", "owl")
-    assert dm.spec == {"input_shape": (3, 8, 8), "num_classes": 3}
+    assert dm.spec == {
+        "input_shape": (3, 8, 8),
+        "num_classes": 3,
+        "class_names": ("cat", "dog", "owl"),
+    }
     batches = list(dm.train_dataloader())
     x, y = batches[0]
     assert x.shape == (8, 3, 8, 8) and x.dtype == torch.float32 and y.dtype == torch.int64
@@ -98,7 +102,7 @@ def test_split_is_stratified_and_fixed_by_the_split_seed(flat_root):
 
 def test_kept_class_folders_are_relabelled_and_the_training_split_sampled(flat_root, split_root):
     dm = make(flat_root, classes=["owl", 0], train_size=4)
-    assert dm.class_names == ("owl", "cat") and dm.spec["num_classes"] == 2
+    assert dm.spec["class_names"] == ("owl", "cat") and dm.spec["num_classes"] == 2
     assert dm.report["classes"] == {
         "train": {"owl": 2, "cat": 2},  # 4 of the 12 the split left, per class
         "val": {"owl": 2, "cat": 2},

@@ -57,7 +57,11 @@ def test_torchvision_layout_is_found(tmp_path):
         "val": 10,
         "test": 20,
     }
-    assert dm.spec == {"input_shape": (1, 28, 28), "num_classes": 10}
+    assert dm.spec == {
+        "input_shape": (1, 28, 28),
+        "num_classes": 10,
+        "class_names": tuple(str(digit) for digit in range(10)),
+    }
 
 
 def test_missing_dataset_names_the_folder_and_both_fixes(tmp_path):
@@ -99,7 +103,7 @@ def test_kept_classes_are_relabelled_in_every_split_and_named_in_their_order(tmp
     dm = MNISTDataModule(root=str(tmp_path), classes=[7, "3"], val_fraction=0.2)
     assert dm.class_names == ("7", "3")  # known before setup, as predict's labels need
     dm.setup()
-    assert dm.spec["num_classes"] == 2
+    assert dm.spec["num_classes"] == 2 and dm.spec["class_names"] == ("7", "3")
     counts = {name: split.labels.bincount().tolist() for name, split in dm.splits.items()}
     assert counts == {"train": [8, 8], "val": [2, 2], "test": [2, 2]}
     # Test images 3, 7, 13 and 17 carry labels 3 and 7: kept in file order, 7 is now 0.

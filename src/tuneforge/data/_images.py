@@ -104,7 +104,10 @@ class InMemoryImageDataModule(SplitsDataModule):
 
     @property
     def spec(self) -> dict:
-        return {"input_shape": self.image_shape, "num_classes": len(self.class_names)}
+        """What the model needs (input shape, class count), and what its outputs mean: the class
+        names, which the checkpoint keeps, in the order of the labels."""
+        names = self.class_names
+        return {"input_shape": self.image_shape, "num_classes": len(names), "class_names": names}
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits:

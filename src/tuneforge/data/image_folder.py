@@ -187,9 +187,10 @@ class ImageFolderDataModule(SplitsDataModule):
 
     @property
     def spec(self) -> dict:
-        """What the model and the task need to know about this data."""
-        shape = (self.channels, self.image_size, self.image_size)
-        return {"input_shape": shape, "num_classes": len(self.class_names)}
+        """What the model and the task need to know about this data, and the class names that
+        its outputs mean (kept in the checkpoint)."""
+        shape, names = (self.channels, self.image_size, self.image_size), self.class_names
+        return {"input_shape": shape, "num_classes": len(names), "class_names": names}
 
     @property
     def class_names(self) -> tuple[str, ...]:
