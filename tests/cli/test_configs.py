@@ -1,5 +1,7 @@
 """Every option of every config group composes and binds; every experiment runs one batch."""
 
+import json
+
 import pytest
 import torch
 
@@ -34,7 +36,11 @@ EXPERIMENT_DATA = {
     "penguins_": [f"data.path={PENGUINS}"],
     "tweets_": [f"data.path={TWEETS}"],
     "minilm_": [f"data.path={TWEETS}", f"model.path={MINILM}"],
+    # Written by the one-batch test below, from the model of the experiment that pretrains it.
+    "fashion_mnist_finetune": ["finetune.checkpoint=${paths.output_dir}/pretrained.pt"],
 }
+# Experiments that start from another experiment's weights: the one that makes them.
+PRETRAINED_BY = {"fashion_mnist_finetune": "fashion_mnist_pretrain"}
 
 
 def experiment_data(experiment: str) -> list[str]:
@@ -65,21 +71,31 @@ def test_every_config_file_opens_with_what_it_is(path):
     assert first.startswith("# ") and len(first) > 20, f"{path} needs a header comment"
 
 
-@pytest.mark.parametrize("experiment", EXPERIMENTS)
-def test_every_experiment_runs_one_batch(experiment, tmp_path):
-    cfg = compose_config(
+def one_batch_config(experiment: str, run_dir):
+    return compose_config(
         "train",
         [
             f"experiment={experiment}",
             "debug=fast",
-            f"paths.output_dir={tmp_path}",
+            f"paths.output_dir={run_dir}",
             f"paths.data_dir={FASHION_MNIST_ROOT}",  # image sets read offline from here
             *experiment_data(experiment),
         ],
     )
-    built = build(cfg, tmp_path)
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_runs_one_batch(experiment, tmp_path):
+    if experiment in PRETRAINED_BY:  # its untrained weights: loading them is what is checked
+        pre = tmp_path / "pre"
+        source = build(one_batch_config(PRETRAINED_BY[experiment], pre), pre)
+        torch.save(source.model.state_dict(), tmp_path / "pretrained.pt")
+    built = build(one_batch_config(experiment, tmp_path), tmp_path)
     built.trainer.fit(built.task, datamodule=built.datamodule)
     assert built.trainer.global_step == 1
+    if experiment in PRETRAINED_BY:  # a new label set starts from a fresh head
+        report = json.loads((tmp_path / "load_report.json").read_text())
+        assert report["head_reset"] and report["counts"]["missing"] == 2
 
 
 # What a DataModule's spec tells a model, for each kind of data, and a batch of that data.
