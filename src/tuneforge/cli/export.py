@@ -34,7 +34,6 @@ from tuneforge.cli._checkpoint import checkpoint_file, read_checkpoint, stored_c
 from tuneforge.cli._files import atomic_path, write_atomic, write_json
 from tuneforge.cli._inference import stored_tokenizer, trained_model, trust_flag
 from tuneforge.cli.errors import ConfigError
-from tuneforge.cli.validate import validate
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +86,7 @@ def _log_check(fmt: str, difference: float | None) -> None:
 
 def run(cfg: DictConfig, run_dir: Path) -> Path:
     """Write the export into the run folder; return it."""
-    validate(cfg)
+    trust = trust_flag(cfg)  # validates the whole config too
     if cfg.format not in FORMATS:
         raise ConfigError(
             f"format={cfg.format!r} is not valid; choose one of: {', '.join(FORMATS)}"
@@ -97,7 +96,7 @@ def run(cfg: DictConfig, run_dir: Path) -> Path:
 
     path = checkpoint_file(cfg.ckpt_path)
     checkpoint = read_checkpoint(path)
-    model = trained_model(checkpoint, path, trust_flag(cfg)).eval()
+    model = trained_model(checkpoint, path, trust).eval()
     merged = merge_lora(model)
     if merged:
         log.info("LoRA adapters of %d layers merged into their weights", len(merged))

@@ -12,7 +12,7 @@ from omegaconf import DictConfig
 
 from tuneforge.cli._checkpoint import checkpoint_file, read_checkpoint
 from tuneforge.cli._files import write_atomic
-from tuneforge.cli._inference import stored_tokenizer, trained_model, trust_flag
+from tuneforge.cli._inference import stored_tokenizer, trained_model
 from tuneforge.cli.errors import CheckpointError, ConfigError
 from tuneforge.cli.validate import validate
 
@@ -27,6 +27,7 @@ SCHEMA: dict[str, Any] = {
     "num_samples": int,
     "seed": int,
     "device": str,
+    "trust_config": bool,
 }
 
 
@@ -62,7 +63,7 @@ def run(cfg: DictConfig, run_dir: Path) -> list[str]:
 
     _check(cfg)
     path = checkpoint_file(cfg.ckpt_path)
-    model, tokenizer = _language_model(read_checkpoint(path), path, trust_flag(cfg))
+    model, tokenizer = _language_model(read_checkpoint(path), path, cfg.trust_config)
     device = cfg.device
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
