@@ -1,0 +1,1 @@
+"""Reading run and sweep folders back: tables, plots and summaries; nothing of training."""
