@@ -10,6 +10,7 @@ from omegaconf import DictConfig
 from tuneforge.cli._checkpoint import load_weights, read_checkpoint
 from tuneforge.cli._files import write_atomic, write_json
 from tuneforge.cli._lock import RunLock
+from tuneforge.cli._plots import write_plots_after_training
 from tuneforge.cli._resume import fit_from, to_resume
 from tuneforge.cli._run_info import git_commit, versions
 from tuneforge.cli.build import Built, build
@@ -78,9 +79,19 @@ def _log_hparams(built: Built, metrics: dict[str, Any]) -> None:
 
 def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """Train the composed config in `run_dir`, which no other live run may hold; return what
-    metrics.json holds."""
+    metrics.json holds. plots/ is drawn from what was logged however the run ends."""
     with RunLock(run_dir):
-        return _train(cfg, run_dir)
+        try:
+            return _train(cfg, run_dir)
+        finally:
+            if _is_rank_zero():  # DDP: every rank ends here; one draws
+                write_plots_after_training(run_dir)
+
+
+def _is_rank_zero() -> bool:
+    from lightning.pytorch.utilities.rank_zero import rank_zero_only
+
+    return getattr(rank_zero_only, "rank", 0) == 0
 
 
 def _train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
@@ -107,6 +118,7 @@ def _train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             "best_checkpoint": str(Path(best).relative_to(run_dir)) if best else None,
             "epochs": trainer.current_epoch,
             "steps": trainer.global_step,
+            "params": sum(parameter.numel() for parameter in built.model.parameters()),
             "wall_seconds": round(time.perf_counter() - started, 3),
             "seed": cfg.seed,
             "git_commit": git_commit(),
