@@ -22,8 +22,13 @@ from tuneforge.cli.errors import EXIT_CONFIG, TrialFailed, TuneforgeError
 
 @dataclass(frozen=True)
 class Verb:
+    """A verb's module and its line in `tuneforge --help`. A Hydra verb's module has
+    `run(cfg, run_dir)`, called with the composed config; a folder verb's (`hydra=False`) has
+    `main(args)`, which parses its own arguments (a folder, options)."""
+
     module: str
     summary: str
+    hydra: bool = True
 
 
 VERBS = {
@@ -38,21 +43,30 @@ VERBS = {
     "generate": Verb(
         "tuneforge.cli.generate", 'sample text: tuneforge generate ckpt_path=PATH prompt="ROMEO:"'
     ),
+    "report": Verb(
+        "tuneforge.cli.report", "summarize a run or sweep folder into its report.md", hydra=False
+    ),
+    "tensorboard": Verb(
+        "tuneforge.cli.tensorboard", "serve TensorBoard on outputs/ and multirun/", hydra=False
+    ),
 }
 
 USAGE = """usage: tuneforge VERB [group=choice ...] [key=value ...] [hydra flags]
+       tuneforge report|tensorboard [FOLDER] [options]
 
 Pretrain, fine-tune and evaluate models by composing Hydra configs.
 
 verbs:
 {verbs}
 
-Every verb takes Hydra's flags after it: --help (config groups and keys), --cfg job, -m.
+The Hydra verbs take Hydra's flags after them: --help (config groups and keys), --cfg job, -m.
+report and tensorboard take a folder: tuneforge report --help.
 Examples:
   tuneforge train                                  # a small CNN on scikit-learn's digits
   tuneforge train model=mlp optimizer.lr=1e-3 trainer.max_epochs=5
   tuneforge train -m optimizer.lr=1e-3,3e-3
   tuneforge eval ckpt_path=outputs/train/<run>/checkpoints/best.ckpt
+  tuneforge report outputs/train/<run>
 """
 
 
@@ -127,10 +141,22 @@ def run_verb(verb: str, args: list[str]) -> None:
         _report.fail(*_report.compose_failure(config_dir(), verb, args, ex))
 
 
+def run_folder_verb(verb: str, args: list[str]) -> None:
+    """A verb that is not Hydra's: its module parses `args` and does the work; its errors are
+    printed as lines, as a Hydra verb's are."""
+    module = importlib.import_module(VERBS[verb].module)
+    try:
+        module.main(args)
+    except Exception as ex:
+        if _report.user_wants_traceback():
+            raise
+        _report.fail(*_report.failure(ex))
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help", "help"):
-        verbs = "\n".join(f"  {name:<9}{verb.summary}" for name, verb in VERBS.items())
+        verbs = "\n".join(f"  {name:<12}{verb.summary}" for name, verb in VERBS.items())
         print(USAGE.format(verbs=verbs), end="")
         sys.exit(0 if argv else EXIT_CONFIG)
     if argv[0] in ("-V", "--version"):
@@ -143,4 +169,7 @@ def main(argv: list[str] | None = None) -> None:
         _report.fail(
             [f"unknown verb '{verb}'; choose one of: {', '.join(VERBS)} (tuneforge --help)"], 2
         )
-    run_verb(verb, argv[1:])
+    if VERBS[verb].hydra:
+        run_verb(verb, argv[1:])
+    else:
+        run_folder_verb(verb, argv[1:])

@@ -1,0 +1,81 @@
+"""A run folder read back: its config, overrides, metrics.json and the scalars it logged."""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tuneforge.reporting.events import Curve, read_scalars
+from tuneforge.reporting.layout import CHECKPOINTS, HYDRA, METRICS, TENSORBOARD
+
+# Buffers that a checkpoint's state_dict holds beside the parameters (BatchNorm's statistics).
+_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
+
+
+@dataclass
+class Run:
+    path: Path
+    config: dict[str, Any]  # .hydra/config.yaml, interpolations unresolved
+    overrides: list[str]
+    choices: dict[str, Any]  # the config group choices, from .hydra/hydra.yaml
+    metrics: dict[str, Any] | None  # metrics.json; None: the run did not finish
+    curves: dict[str, Curve]
+
+    @property
+    def monitor(self) -> tuple[str, str]:
+        """The monitored metric and its mode (max or min)."""
+        monitor = self.config.get("monitor") or {}
+        return monitor.get("metric", "val/loss"), monitor.get("mode", "min")
+
+    def parameter_count(self) -> int | None:
+        """The model's parameter count: from metrics.json, else from its best (or last)
+        checkpoint's weights, else None."""
+        if self.metrics and "params" in self.metrics:
+            return int(self.metrics["params"])
+        for name in ("best.ckpt", "last.ckpt"):
+            checkpoint = self.path / CHECKPOINTS / name
+            if checkpoint.is_file():
+                return _count_parameters(checkpoint)
+        return None
+
+    def wall_seconds(self) -> float | None:
+        """metrics.json's wall time, or for a run that did not finish the time between its first
+        and last logged value."""
+        if self.metrics and "wall_seconds" in self.metrics:
+            return float(self.metrics["wall_seconds"])
+        times = [t for curve in self.curves.values() for t in curve.wall_times]
+        return max(times) - min(times) if times else None
+
+
+def is_run(path: Path) -> bool:
+    return (path / HYDRA / "config.yaml").is_file()
+
+
+def read_run(path: Path) -> Run:
+    hydra = _yaml(path / HYDRA / "hydra.yaml").get("hydra", {})
+    metrics_file = path / METRICS
+    return Run(
+        path=path,
+        config=_yaml(path / HYDRA / "config.yaml"),
+        overrides=[str(o) for o in _yaml(path / HYDRA / "overrides.yaml", default=[])],
+        choices=hydra.get("runtime", {}).get("choices", {}),
+        metrics=json.loads(metrics_file.read_text()) if metrics_file.is_file() else None,
+        curves=read_scalars(path / TENSORBOARD),
+    )
+
+
+def _yaml(path: Path, default: Any = None) -> Any:
+    if not path.is_file():
+        return {} if default is None else default
+    loaded = yaml.safe_load(path.read_text())
+    return ({} if default is None else default) if loaded is None else loaded
+
+
+def _count_parameters(checkpoint: Path) -> int:
+    """The number of weights in a Lightning checkpoint's state_dict, buffers left out."""
+    import torch
+
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"]
+    return sum(tensor.numel() for name, tensor in state.items() if not name.endswith(_BUFFERS))

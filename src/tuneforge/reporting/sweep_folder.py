@@ -1,0 +1,120 @@
+"""A sweep folder read back: one row per trial with what it changed and the metric it reached.
+
+Two kinds: Hydra's basic sweeper leaves numbered run folders (0/, 1/, ...); our Optuna sweeper
+leaves them too, with the study in optuna.db, which adds each trial's state (a failed trial may
+have no folder at all, a pruned one stopped early).
+"""
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tuneforge.reporting.layout import STUDY_DB
+from tuneforge.reporting.run_folder import Run, is_run, read_run
+
+# Overrides the Optuna sweeper adds to each trial: where its study is, and its number.
+_SWEEPER_KEYS = ("hparams_search.trial=", "hparams_search.storage=")
+
+
+@dataclass
+class Trial:
+    number: int
+    state: str  # COMPLETE, PRUNED, FAIL, RUNNING; a basic sweep's: COMPLETE or UNFINISHED
+    value: float | None
+    changes: list[str]  # the overrides that set this trial apart from the others
+
+
+@dataclass
+class Sweep:
+    path: Path
+    kind: str  # optuna or basic
+    metric: str
+    mode: str  # max or min
+    trials: list[Trial]  # best first; those without a value last, in trial order
+    shared: list[str]  # the overrides every trial has
+
+    @property
+    def best(self) -> Trial | None:
+        """The completed trial with the best value, or None when none completed."""
+        first = self.trials[0] if self.trials else None
+        return first if first and first.state == "COMPLETE" and first.value is not None else None
+
+
+def is_sweep(path: Path) -> bool:
+    return (path / STUDY_DB).is_file() or any(_trial_folders(path))
+
+
+def _trial_folders(path: Path) -> list[Path]:
+    return sorted(
+        (p for p in path.iterdir() if p.name.isdigit() and is_run(p)), key=lambda p: int(p.name)
+    )
+
+
+def read_sweep(path: Path) -> Sweep:
+    runs = {int(folder.name): read_run(folder) for folder in _trial_folders(path)}
+    overrides = {
+        number: [o for o in run.overrides if not o.startswith(_SWEEPER_KEYS)]
+        for number, run in runs.items()
+    }
+    first = next(iter(overrides.values()), [])
+    shared = [o for o in first if all(o in others for others in overrides.values())]
+    metric, mode = next(iter(runs.values())).monitor if runs else ("objective", "max")
+    if (path / STUDY_DB).is_file():
+        study = _load_study(path / STUDY_DB)
+        mode = "max" if study.direction.name == "MAXIMIZE" else "min"
+        trials = [_study_trial(trial) for trial in study.get_trials()]
+        return Sweep(path, "optuna", metric, mode, _best_first(trials, mode), shared)
+    trials = [
+        Trial(
+            number,
+            _run_state(run),
+            _run_value(run, metric),
+            [o for o in overrides[number] if o not in shared],
+        )
+        for number, run in runs.items()
+    ]
+    return Sweep(path, "basic", metric, mode, _best_first(trials, mode), shared)
+
+
+def _run_state(run: Run) -> str:
+    """A trial's state from its folder: an Optuna trial's metrics.json records it (a study in a
+    database elsewhere than the sweep folder), a basic sweep's run finished or did not."""
+    if run.metrics is None:
+        return "UNFINISHED"
+    return str(run.metrics.get("trial_state", "COMPLETE"))
+
+
+def _run_value(run: Run, metric: str) -> float | None:
+    value = (run.metrics or {}).get(f"best/{metric}")
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def _load_study(database: Path) -> Any:
+    """The one study in an Optuna sweep's SQLite file."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna.load_study(study_name=None, storage=f"sqlite:///{database.resolve()}")
+
+
+def _study_trial(trial: Any) -> Trial:
+    """A study's trial: its objective if it completed, its last reported value if it was pruned."""
+    state = trial.state.name
+    value = trial.value if state == "COMPLETE" else None
+    if state == "PRUNED" and trial.intermediate_values:
+        value = trial.intermediate_values[max(trial.intermediate_values)]
+    changes = [f"{key}={param}" for key, param in trial.params.items()]
+    return Trial(trial.number, state, value, changes)
+
+
+def _best_first(trials: list[Trial], mode: str) -> list[Trial]:
+    """Completed trials best first, then the others with a value (pruned ones), then those
+    without, in trial order."""
+
+    def rank(trial: Trial) -> tuple[bool, bool, float, int]:
+        unscored = trial.value is None or math.isnan(trial.value)
+        score = 0.0 if unscored else (-trial.value if mode == "max" else trial.value)
+        return unscored, trial.state != "COMPLETE", score, trial.number
+
+    return sorted(trials, key=rank)
