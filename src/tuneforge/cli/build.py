@@ -13,6 +13,7 @@ from typing import Any
 
 from omegaconf import DictConfig, open_dict
 
+from tuneforge.cli._device import runnable_precision, use_tf32
 from tuneforge.cli._files import write_json
 from tuneforge.cli._logging import route_library_logs
 from tuneforge.cli.errors import CheckpointError, ConfigError, DataError
@@ -47,6 +48,20 @@ def _instantiate(node: DictConfig, key: str, **kwargs: Any) -> Any:
         if isinstance(cause, (ValueError, TypeError, MisconfigurationException)):
             raise ConfigError(f"{key}: {str(cause).splitlines()[0]}") from ex
         raise
+
+
+def _check_accelerator(trainer: DictConfig) -> None:
+    """A GPU trainer on a machine without a GPU: say so and how to train on the CPU, where
+    Lightning would only say that no backend was found."""
+    accelerator = str(trainer.get("accelerator", "auto"))
+    if accelerator in ("gpu", "cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError(
+                f"trainer.accelerator={accelerator} but torch sees no GPU on this machine; "
+                "train on the CPU with trainer=cpu, or check the driver and CUDA_VISIBLE_DEVICES"
+            )
 
 
 def _try_optimizer(optimizer: Any, model: Any) -> None:
@@ -334,12 +349,16 @@ def build(cfg: DictConfig, run_dir: str | Path, data_state: dict | None = None) 
     loggers = [_instantiate(c, f"logger.{k}") for k, c in cfg.get("logger", {}).items() if c]
     if not loggers:
         callbacks = _without_logging_callbacks(callbacks)
+    _check_accelerator(cfg.trainer)
+    use_tf32(cfg.trainer, cfg.get("tf32", True))
+    precision = runnable_precision(cfg.trainer)  # 16-mixed on the CPU: bf16-mixed
     trainer = _instantiate(
         cfg.trainer,
         "trainer",
         callbacks=callbacks,
         logger=loggers or False,
         default_root_dir=str(run_dir),
+        **({"precision": precision} if precision else {}),
     )
     trainer.strategy.checkpoint_io = AtomicCheckpointIO()  # a killed save keeps the old file
     return Built(datamodule, model, task, trainer, config, monitored)
