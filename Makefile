@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 # Real data the tests read: Debian's full Fashion-MNIST (apt needs root, as on CI).
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: setup train test test-data test-postgres test-slurm lint format
+.PHONY: setup train test test-data test-postgres test-slurm test-browser lint format
 
 setup: $(STAMP)
 
@@ -46,7 +46,13 @@ test-slurm:
 	  || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SLURM_PACKAGES); } \
 	  || { echo "error: the tests need Debian's SLURM: run 'sudo apt-get install $(SLURM_PACKAGES)'" >&2; exit 1; }
 
-test: $(STAMP) test-data test-postgres test-slurm
+# Debian's Chromium, for the test that opens `tuneforge tensorboard` in a headless browser.
+test-browser:
+	@command -v chromium >/dev/null || apt-get install -y -qq chromium \
+	  || { apt-get update -qq && apt-get install -y -qq chromium; } \
+	  || { echo "error: the tests need Debian's chromium: run 'sudo apt-get install chromium'" >&2; exit 1; }
+
+test: $(STAMP) test-data test-postgres test-slurm test-browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
