@@ -68,3 +68,33 @@ def confusion_matrix_figure(matrix, class_names: Sequence[str]) -> Figure:
                 color="white" if dark_cell else "black",
             )
     return figure
+
+
+def labelled_images_figure(images, titles: Sequence[str], columns: int = 8) -> Figure:
+    """Draw images in a grid, each under its own title (e.g. its true and predicted class).
+
+    Args:
+        images: array-like (N, C, H, W) with values in [0, 1] and 1 or 3 channels.
+        titles: one short title per image.
+        columns: images per row at most.
+
+    Raises:
+        ValueError: the number of titles differs from the number of images.
+    """
+    pictures = np.asarray(images, dtype=float)
+    if len(titles) != len(pictures):
+        raise ValueError(f"{len(pictures)} images need as many titles, got {len(titles)}")
+    columns = max(1, min(columns, len(pictures)))
+    rows = max(1, -(-len(pictures) // columns))  # ceiling division
+    figure = Figure(figsize=(1.6 * columns, 1.9 * rows), layout="constrained")
+    for index, axes in enumerate(figure.subplots(rows, columns, squeeze=False).flat):
+        axes.set_axis_off()
+        if index >= len(pictures):
+            continue
+        picture = pictures[index].transpose(1, 2, 0)  # (C, H, W) -> (H, W, C)
+        if picture.shape[2] == 1:
+            axes.imshow(picture[:, :, 0], cmap="gray", vmin=0.0, vmax=1.0)
+        else:
+            axes.imshow(picture.clip(0.0, 1.0))
+        axes.set_title(titles[index], fontsize=8)
+    return figure

@@ -80,13 +80,19 @@ class ClassificationTask(SupervisedTask):
         self.log_train_loss(loss, batch_idx)
         return loss
 
-    def _evaluate(self, batch, metrics: torchmetrics.MetricCollection, stage: str) -> None:
+    def _evaluate(self, batch, metrics: torchmetrics.MetricCollection, stage: str) -> torch.Tensor:
         x, y = batch
         logits = self(x)
         # Label smoothing is a training device: report the plain cross-entropy.
         loss = F.cross_entropy(logits, y)
         metrics.update(logits, y)
         self.log_evaluation(loss, metrics, stage, len(y))
+        return logits
+
+    def test_step(self, batch, batch_idx: int) -> torch.Tensor:
+        """The batch's logits, (B, num_classes), for callbacks' `on_test_batch_end`: the
+        confusion matrix, PR curves and worst misclassified images are drawn from them."""
+        return self._evaluate(batch, self.test_metrics, "test")
 
     def predict_step(self, batch, batch_idx: int) -> torch.Tensor:
         """Class probabilities, (B, num_classes)."""

@@ -1,0 +1,71 @@
+"""What the callbacks that draw in TensorBoard share: finding its writer, and telling a batch of
+images or class labels from any other batch (the callbacks ask the data, never a model class)."""
+
+from collections.abc import Sequence
+from typing import Any
+
+import lightning as L
+import torch
+from torch.utils.tensorboard import SummaryWriter
+
+
+def tensorboard_writer(trainer: L.Trainer) -> SummaryWriter | None:
+    """The run's TensorBoard writer on rank 0; None on other ranks or without a TensorBoard
+    logger, where a callback has nothing to draw on."""
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    if not trainer.is_global_zero:
+        return None
+    for logger in trainer.loggers:
+        if isinstance(logger, TensorBoardLogger):
+            return logger.experiment
+    return None
+
+
+def batch_inputs(batch: Any) -> Any:
+    """A batch's inputs: the first element of an (inputs, targets) pair."""
+    return batch[0] if isinstance(batch, (tuple, list)) else batch
+
+
+def batch_labels(batch: Any) -> torch.Tensor | None:
+    """A batch's class labels, (B,) integers; None where the targets are not class labels
+    (regression numbers, a language model's next tokens, MixUp's soft labels)."""
+    if not isinstance(batch, (tuple, list)) or len(batch) < 2:
+        return None
+    targets = batch[1]
+    is_labels = isinstance(targets, torch.Tensor) and targets.ndim == 1
+    return targets if is_labels and not targets.is_floating_point() else None
+
+
+def is_image_batch(inputs: Any) -> bool:
+    """Inputs a person can look at as pictures: float (B, C, H, W) with 1 or 3 channels."""
+    return (
+        isinstance(inputs, torch.Tensor)
+        and inputs.ndim == 4
+        and inputs.shape[1] in (1, 3)
+        and inputs.is_floating_point()
+    )
+
+
+def for_display(images: torch.Tensor) -> torch.Tensor:
+    """Images scaled to [0, 1] one by one, as float32 on the CPU: the loaders hand normalized
+    images (and augmentation may shift them), whose own range is what shows their content."""
+    images = images.detach().float().cpu()
+    low = images.amin(dim=(1, 2, 3), keepdim=True)
+    high = images.amax(dim=(1, 2, 3), keepdim=True)
+    return (images - low) / (high - low).clamp_min(1e-12)
+
+
+def data_class_names(trainer: L.Trainer) -> list[str]:
+    """The data's names for its classes (its spec's, or the DataModule's `class_names`); empty
+    where it names none."""
+    datamodule = trainer.datamodule
+    spec = getattr(datamodule, "spec", None) or {}
+    names: Sequence[str] = spec.get("class_names") or getattr(datamodule, "class_names", ())
+    return [str(name) for name in names]
+
+
+def class_names(trainer: L.Trainer, num_classes: int) -> list[str]:
+    """A name for each of `num_classes` classes: the data's, else the class indices."""
+    names = data_class_names(trainer)
+    return names if len(names) == num_classes else [str(index) for index in range(num_classes)]
