@@ -20,8 +20,9 @@ def write_plots(run_dir: Path) -> list[Path]:
     from tuneforge.reporting.plots import run_figures
 
     written = []
-    for name, figure in run_figures(curves, run_dir).items():
+    for name, draw in run_figures(curves, run_dir).items():
         path = run_dir / PLOTS / f"{name}.png"
+        figure = draw()
         with atomic_path(path) as tmp:
             figure.savefig(tmp, format="png", dpi=100)
         written.append(path)

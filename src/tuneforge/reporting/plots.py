@@ -7,41 +7,44 @@ matplotlib takes a while to import.
 """
 
 import csv
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from matplotlib.figure import Figure
 
 from tuneforge.reporting.events import Curve
+from tuneforge.reporting.figures import confusion_matrix_figure
 from tuneforge.reporting.layout import CONFUSION_MATRIX_CSV
 
 # The splits whose curves are drawn; test/ metrics are one number each, shown in the report.
 _SPLITS = ("train", "val")
 
 
-def run_figures(curves: dict[str, Curve], run_dir: Path) -> dict[str, Figure]:
-    """The figures for a run, by file stem: `loss`, `metrics` (one panel per metric other than
-    the loss), `lr` and `confusion_matrix`, each where the run logged what it shows."""
+def run_figures(curves: dict[str, Curve], run_dir: Path) -> dict[str, Callable[[], Figure]]:
+    """What to draw for a run, by file stem, each a function that draws its figure: `loss`,
+    `metrics` (a panel per metric other than the loss), `lr` and `confusion_matrix`, where the
+    run logged what it shows. Drawn one by one, a figure that fails leaves the others drawn."""
     by_metric: dict[str, dict[str, Curve]] = {}
     for tag, curve in curves.items():
         split, _, metric = tag.partition("/")
         if split in _SPLITS and metric:
             by_metric.setdefault(metric, {})[split] = curve
-    figures = {}
+    figures: dict[str, Callable[[], Figure]] = {}
     if "loss" in by_metric:
-        figures["loss"] = _curves_figure({"loss": by_metric.pop("loss")})
+        figures["loss"] = partial(_curves_figure, {"loss": by_metric.pop("loss")})
     if by_metric:
-        figures["metrics"] = _curves_figure(by_metric)
-    rates = {
-        tag.removeprefix("lr-"): curve for tag, curve in curves.items() if tag.startswith("lr-")
-    }
+        figures["metrics"] = partial(_curves_figure, by_metric)
+    rates = {tag[len("lr-") :]: curve for tag, curve in curves.items() if tag.startswith("lr-")}
     if rates:
-        figures["lr"] = _learning_rate_figure(rates)
-    matrix_csv = run_dir / CONFUSION_MATRIX_CSV
-    if matrix_csv.is_file():
-        from tuneforge.reporting.figures import confusion_matrix_figure
-
-        figures["confusion_matrix"] = confusion_matrix_figure(*read_confusion_matrix(matrix_csv))
+        figures["lr"] = partial(_learning_rate_figure, rates)
+    if (run_dir / CONFUSION_MATRIX_CSV).is_file():
+        figures["confusion_matrix"] = partial(_confusion_matrix, run_dir / CONFUSION_MATRIX_CSV)
     return figures
+
+
+def _confusion_matrix(path: Path) -> Figure:
+    return confusion_matrix_figure(*read_confusion_matrix(path))
 
 
 def _curves_figure(by_metric: dict[str, dict[str, Curve]]) -> Figure:
