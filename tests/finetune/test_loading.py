@@ -227,3 +227,30 @@ def test_unmerged_lora_weights_are_refused_with_the_merge_command(tmp_path):
     save_file(adapted.state_dict(), tmp_path / "lora.safetensors")
     with pytest.raises(WeightsError, match=r"unmerged LoRA adapters .*tuneforge export ckpt_path="):
         load_pretrained(cnn(), tmp_path / "lora.safetensors")
+
+
+def test_a_head_for_other_classes_of_the_same_count_starts_fresh(tmp_path):
+    from tuneforge.finetune.weights import stored_class_names
+
+    trained, fresh = cnn(num_classes=3, seed=1), cnn(num_classes=3, seed=2)
+    state = {"model." + k: v for k, v in trained.state_dict().items()}
+    spec = {"class_names": ["coat", "shirt", "bag"]}
+    torch.save({"state_dict": state, "tuneforge": {"data_spec": spec}}, tmp_path / "a.ckpt")
+    assert stored_class_names(tmp_path / "a.ckpt") == ["coat", "shirt", "bag"]
+
+    model = cnn(num_classes=3, seed=2)
+    report = load_pretrained(model, tmp_path / "a.ckpt", reset_head="other classes")
+
+    assert same_weights(model, trained, skip="head.")
+    assert same_weights(model.head, fresh.head)
+    assert report.head_reset and report.head_message == "head reset: other classes"
+    assert set(report.missing) == {"head.fc.weight", "head.fc.bias"}
+
+
+def test_weights_that_do_not_name_their_classes_say_none(tmp_path):
+    from tuneforge.finetune.weights import stored_class_names
+
+    save_file(cnn().state_dict(), tmp_path / "w.safetensors")
+    torch.save({"state_dict": {}}, tmp_path / "plain.ckpt")
+    assert stored_class_names(tmp_path / "w.safetensors") is None
+    assert stored_class_names(tmp_path / "plain.ckpt") is None

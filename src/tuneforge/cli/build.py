@@ -50,6 +50,23 @@ def _instantiate(node: DictConfig, key: str, **kwargs: Any) -> Any:
         raise
 
 
+def _head_reset_reason(finetune: DictConfig, spec: dict) -> str | None:
+    from tuneforge.finetune.weights import stored_class_names
+
+    setting = finetune.get("reset_head", "auto")
+    if setting is True:
+        return "finetune.reset_head=true"
+    if setting != "auto" or not spec.get("class_names"):
+        return None
+    theirs, ours = stored_class_names(finetune.checkpoint), [str(n) for n in spec["class_names"]]
+    if theirs and len(theirs) == len(ours) and theirs != ours:
+        return (
+            f"the weights were trained on other classes ({', '.join(theirs[:3])}, ...) than "
+            f"this data's ({', '.join(ours[:3])}, ...); finetune.reset_head=false keeps it"
+        )
+    return None
+
+
 def _check_accelerator(trainer: DictConfig) -> None:
     """A GPU trainer on a machine without a GPU: say so and how to train on the CPU, where
     Lightning would only say that no backend was found."""
@@ -127,9 +144,13 @@ def _batch_mixing(augmentation: DictConfig, spec: dict[str, Any]) -> Any:
     return mix_batches(spec["num_classes"], *alphas)
 
 
-def _load_pretrained(model: Any, finetune: DictConfig, run_dir: Path) -> None:
+def _load_pretrained(model: Any, finetune: DictConfig, spec: dict, run_dir: Path) -> None:
     """Load `finetune.checkpoint` into `model`; show the load report and keep it as
     load_report.json in the run folder, also when the weights are refused.
+
+    The head starts fresh where its shape changes, with finetune.reset_head=true, and (auto)
+    where the checkpoint says it was trained on other classes than this data's, in the same
+    number: five classes are not the same five.
 
     Raises:
         CheckpointError: when the weights cannot be read or do not fit (finetune.strict).
@@ -145,6 +166,7 @@ def _load_pretrained(model: Any, finetune: DictConfig, run_dir: Path) -> None:
             key_map=finetune.get("key_map") or None,
             strict=bool(finetune.get("strict")),
             head=finetune.get("head"),
+            reset_head=_head_reset_reason(finetune, spec),
         )
     except WeightsError as ex:
         if getattr(ex, "report", None) is not None:
@@ -298,7 +320,7 @@ def build(cfg: DictConfig, run_dir: str | Path, data_state: dict | None = None) 
     # then LoRA's adapters, where asked for; then the strategy decides what trains, and how fast.
     finetune = cfg.get("finetune") or {}
     if finetune.get("checkpoint"):
-        _load_pretrained(model, finetune, run_dir)
+        _load_pretrained(model, finetune, spec, run_dir)
     add_adapters(model, finetune)
     decided = _plan_finetune(model, finetune)
     if cfg.get("compile"):

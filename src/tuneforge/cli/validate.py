@@ -44,6 +44,8 @@ TRAIN_SCHEMA: dict[str, Any] = {
     "test": bool,
     "ema": float | None,
     "compile": bool | None,
+    "tf32": bool | None,
+    "tune": Literal["batch_size", "lr"] | None,
     # Optional, so a checkpoint's stored config from before they existed still builds.
     "resume": str | None,
     "checkpoint.every_n_steps": int | None,
@@ -51,6 +53,7 @@ TRAIN_SCHEMA: dict[str, Any] = {
     "finetune.checkpoint": str | None,
     "finetune.key_map": dict[str, str] | None,
     "finetune.strict": bool | None,
+    "finetune.reset_head": bool | Literal["auto"] | None,
     "finetune.head": str | None,
     "finetune.strategy": Literal[
         "full", "linear_probe", "freeze", "llrd", "gradual_unfreeze", "lora"

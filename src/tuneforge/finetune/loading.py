@@ -27,6 +27,7 @@ def load_pretrained(
     key_map: dict[str, str] | None = None,
     strict: bool = False,
     head: str | None = None,
+    reset_head: str | None = None,
 ) -> LoadReport:
     """Load the tensors of `source` that fit `model`, in place, and say which did not.
 
@@ -44,6 +45,8 @@ def load_pretrained(
             exempt because fine-tuning to another class count resizes it on purpose.
         head: module name of the classifier head. Default: the model's `get_classifier()` (timm's
             interface), else its last `nn.Linear`.
+        reset_head: why the head must keep its fresh init even where the weights' head fits (its
+            classes are other ones); None loads a head that fits.
 
     Returns:
         The report; it is also logged in one line.
@@ -68,7 +71,7 @@ def load_pretrained(
             unexpected.append(name)
         elif weights[key].shape != state[name].shape:
             mismatched[name] = (tuple(weights[key].shape), tuple(state[name].shape))
-        else:
+        elif not (reset_head and name in head_keys):
             loaded[name] = weights[key]
     report = LoadReport(
         source=str(source),
@@ -82,6 +85,8 @@ def load_pretrained(
         renamed=names.renamed,
     )
     _describe_head(report, head_module, head_keys)
+    if reset_head and head_keys:
+        report.head_reset, report.head_message = True, f"head reset: {reset_head}"
 
     if not loaded:
         first = ", ".join(list(weights)[:FIRST])

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from tuneforge.checkpoint_keys import CHECKPOINT_KEY
+
 if TYPE_CHECKING:
     from tuneforge.finetune.report import LoadReport
 
@@ -74,6 +76,23 @@ def read_weights(source: str | Path) -> dict[str, torch.Tensor]:
     if path.name.endswith(".index.json"):
         return _read_shards(path)
     return _read_file(path)
+
+
+def stored_class_names(source: str | Path) -> list[str] | None:
+    """The class names, in output order, of the data a tuneforge checkpoint was trained on; None
+    for weights that do not say (safetensors, plain state dicts, Hugging Face folders)."""
+    path = Path(source).expanduser()
+    if path.is_dir():
+        path = _folder_weights(path)
+    if path.suffix != ".ckpt":
+        return None
+    try:  # memory-mapped: only the small spec is read, not every tensor again
+        data = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # read_weights has said what is wrong with the file
+        return None
+    stored = data.get(CHECKPOINT_KEY) if isinstance(data, dict) else None
+    names = ((stored or {}).get("data_spec") or {}).get("class_names")
+    return [str(name) for name in names] if names else None
 
 
 def _folder_weights(folder: Path) -> Path:
