@@ -11,11 +11,11 @@ With worker processes the order and position resume exactly, but a dataset or au
 draws random numbers inside the workers starts their streams again from the epoch's seed.
 """
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 
 class ResumableSampler(Sampler[int]):
@@ -38,10 +38,42 @@ class ResumableSampler(Sampler[int]):
         return len(self.dataset)
 
     def __iter__(self) -> Iterator[int]:
-        size = len(self.dataset)
-        order = torch.randperm(size, generator=self.generator) if self.shuffle else range(size)
+        order = self.pass_order()
         skip, self.skip = self.skip, 0
-        return iter(order[skip:].tolist() if self.shuffle else order[skip:])
+        return iter(order[skip:])
+
+    def pass_order(self) -> Sequence[int]:
+        """The indices of a whole pass (a new order each call when shuffling)."""
+        size = len(self.dataset)
+        return (
+            torch.randperm(size, generator=self.generator).tolist() if self.shuffle else range(size)
+        )
+
+
+class ShardedResumableSampler(ResumableSampler, DistributedSampler):
+    """A ResumableSampler for rank `rank` of a DDP run of `world_size` processes.
+
+    Every rank draws the same order and takes every world_size-th index of it from its rank on,
+    so the ranks' batches of B together are the batch of world_size * B that one process would
+    read; the last world_size - 1 indices at most are left out of a pass, so that every rank
+    takes as many steps. Lightning wraps any sampler that is not a DistributedSampler in one
+    that shuffles again; this one is, so it is left as it is, and a resumed DDP run continues
+    each rank's shard where it stopped.
+    """
+
+    def __init__(self, dataset: Dataset, shuffle: bool, seed: int, rank: int, world_size: int):
+        ResumableSampler.__init__(self, dataset, shuffle, seed)
+        self.rank, self.num_replicas = rank, world_size
+
+    def __len__(self) -> int:
+        return len(self.dataset) // self.num_replicas
+
+    def pass_order(self) -> Sequence[int]:
+        usable = len(self) * self.num_replicas
+        return super().pass_order()[self.rank : usable : self.num_replicas]
+
+    def set_epoch(self, epoch: int) -> None:
+        """Nothing to do: the generator draws each pass's order in turn."""
 
 
 class ResumableLoader(DataLoader):

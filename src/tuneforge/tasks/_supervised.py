@@ -57,6 +57,9 @@ class SupervisedTask(L.LightningModule):
         # statistics stay frozen (evaluated even while the rest trains).
         self.lr_scales: dict[str, float] = {}
         self.frozen_norms: list[str] = []
+        # The evaluation loss as a metric: under DDP its mean is over every rank's samples, as one
+        # process's would be (a logged tensor would be each rank's own mean).
+        self.eval_losses = nn.ModuleDict({s: torchmetrics.MeanMetric() for s in ("val", "test")})
 
     def train(self, mode: bool = True) -> "SupervisedTask":
         super().train(mode)
@@ -80,7 +83,9 @@ class SupervisedTask(L.LightningModule):
     def log_evaluation(
         self, loss: torch.Tensor, metrics: torchmetrics.MetricCollection, stage: str, size: int
     ) -> None:
-        self.log(f"{stage}/loss", loss, on_epoch=True, prog_bar=True, batch_size=size)
+        mean_loss = self.eval_losses[stage]
+        mean_loss.update(loss, weight=size)
+        self.log(f"{stage}/loss", mean_loss, on_epoch=True, prog_bar=True, batch_size=size)
         self.log_dict(metrics, on_epoch=True, prog_bar=stage == "val", batch_size=size)
 
     def _evaluate(self, batch, metrics: torchmetrics.MetricCollection, stage: str) -> None:
