@@ -127,7 +127,7 @@ def run_verb(verb: str, args: list[str]) -> None:
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises; this module prints
     # conf/hydra/launcher/submitit_*.yaml repeat every key of the plugin's schema of the same name,
     # which Hydra still checks them against; its note about that is not for users.
-    warnings.filterwarnings("ignore", message=".*validated against ConfigStore schema")
+    warnings.filterwarnings("ignore", message="(?s).*validated against ConfigStore schema")
     module = importlib.import_module(VERBS[verb].module)
     app = hydra.main(config_path=str(config_dir()), config_name=verb, version_base="1.3")(
         _task_function(module.run)
