@@ -13,6 +13,7 @@ from tuneforge.cli._lock import RunLock
 from tuneforge.cli._plots import write_plots_after_training
 from tuneforge.cli._resume import fit_from, to_resume
 from tuneforge.cli._run_info import git_commit, versions
+from tuneforge.cli._tune import tune
 from tuneforge.cli.build import Built, build
 
 log = logging.getLogger(__name__)
@@ -102,6 +103,8 @@ def _train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     _save_tokenizer(built, run_dir)
     trainer = built.trainer
     ckpt_path = fit_from(resumed, built.task, trainer.loggers, run_dir)
+    if ckpt_path is None:  # a resumed run goes on with the values it was tuned with
+        tune(built, cfg.get("tune"))
     trainer.fit(built.task, datamodule=built.datamodule, ckpt_path=ckpt_path, weights_only=True)
 
     best = _best_checkpoint(trainer)
