@@ -16,6 +16,7 @@ from ..conftest import PENGUINS, SHAKESPEARE, compose_config
 pytestmark = pytest.mark.slow
 
 NEW_VIEWS = {
+    "data_report",
     "model_graph",
     "training_images",
     "misclassified_images",
@@ -71,6 +72,7 @@ def test_views_are_on_by_default_and_histograms_are_not():
 def test_graph_and_a_grid_of_the_first_training_batch(digits_run):
     tags = digits_run.events.Tags()
     assert tags["graph"]
+    assert "data/cleaning/text_summary" not in tags["tensors"]  # digits need no cleaning
     (grid,) = digits_run.events.Images("data/train_images")
     # 64 digits of 8x8 enlarged to 32x32, in 8 rows of 8 with 2 pixels between tiles
     assert (grid.width, grid.height, grid.step) == (274, 274, 0)
@@ -182,8 +184,12 @@ def test_a_regression_table_gets_embeddings_labelled_by_value_and_no_image_views
         *QUICK,
     ]
     _train(run_dir, overrides)
-    tags = _events(run_dir).Tags()
+    events = _events(run_dir)
+    tags = events.Tags()
     assert tags["images"] == [] and tags["graph"]
+    (report,) = events.Tensors("data/cleaning/text_summary")
+    text = report.tensor_proto.string_val[0].decode()
+    assert "bill_length_mm" in text and '"missing_numeric"' in text
     assert not (run_dir / "confusion_matrix.csv").exists()
     (labels,) = (run_dir / "tensorboard").glob("*/*/metadata.tsv")
     masses = [float(value) for value in labels.read_text().splitlines()]

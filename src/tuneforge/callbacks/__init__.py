@@ -1,6 +1,7 @@
 """Lightning callbacks that tuneforge adds to every run."""
 
 from tuneforge.callbacks.confusion_matrix import ConfusionMatrix
+from tuneforge.callbacks.data_report import DataReport
 from tuneforge.callbacks.embeddings import Embeddings
 from tuneforge.callbacks.generated_text import GeneratedText
 from tuneforge.callbacks.gradual_unfreeze import GradualUnfreeze
@@ -17,6 +18,7 @@ from tuneforge.callbacks.trial_pruning import TrialPruning
 
 __all__ = [
     "ConfusionMatrix",
+    "DataReport",
     "Embeddings",
     "GeneratedText",
     "GradualUnfreeze",
