@@ -48,7 +48,7 @@ def fsdp(
     """
     from lightning.pytorch.strategies import FSDPStrategy
 
-    blocks = _classes(wrap, "trainer.strategy.wrap")
+    blocks = _classes(wrap, "wrap")
     return FSDPStrategy(
         auto_wrap_policy=blocks,
         activation_checkpointing_policy=blocks if checkpoint_activations else None,
