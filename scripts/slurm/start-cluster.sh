@@ -103,6 +103,8 @@ write_configs() {
   auth="AuthInfo=cred_expire=10"
   mkdir -p "$CONF_DIR" "$STATE/ctld" "$STATE/d" "$STATE/log"
   # Requeue waits for cred_expire; sched_interval=2 starts requeued and new jobs within seconds.
+  # KillWait: seconds from a job's SIGTERM to its SIGKILL (submitit ignores SIGTERM), as when
+  # `scontrol requeue` or a time limit ends a job.
   cat >"$CONF_DIR/slurm.conf" <<CONF
 $MARK; stop-cluster.sh removes it.
 ClusterName=tuneforge
@@ -124,6 +126,7 @@ SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU
 SchedulerType=sched/backfill
 SchedulerParameters=sched_interval=2
+KillWait=5
 MpiDefault=none
 ReturnToService=2
 JobAcctGatherType=jobacct_gather/none

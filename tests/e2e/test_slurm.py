@@ -131,10 +131,12 @@ def test_ddp_inside_a_sweep_trains_each_trial_once(tmp_path):
         assert (folder / "train_ddp_process_1.log").read_text().count("Finished in") == 1
 
 
-def test_a_preempted_job_is_requeued_and_resumes_to_an_uninterrupted_runs_metrics(
-    slurm_cluster, tmp_path
-):
-    marker = tmp_path / "paused"
+def test_a_job_requeued_twice_resumes_to_an_uninterrupted_runs_metrics(slurm_cluster, tmp_path):
+    """Both ways SLURM interrupts a job, one after the other in one job: at step 4 the warning
+    before a time limit (USR2, which submitit catches to requeue the job), at step 8 a plain
+    `scontrol requeue` (SIGTERM, which submitit ignores, then SIGKILL). Each time the job starts
+    again in its run folder and resume=auto goes on from its newest checkpoint."""
+    markers = {4: tmp_path / "held_at_4", 8: tmp_path / "held_at_8"}
     steps = [
         *TINY,
         "trainer.max_epochs=3",
@@ -142,10 +144,14 @@ def test_a_preempted_job_is_requeued_and_resumes_to_an_uninterrupted_runs_metric
         "checkpoint.every_n_steps=2",
         "test=false",
     ]
-    pause = [
-        f"+callbacks.pause._target_={__package__}._slurm_hooks.PauseOnceAt",
-        "+callbacks.pause.step=6",
-        f"+callbacks.pause.marker={marker}",
+    holds = [
+        override
+        for step, marker in markers.items()
+        for override in (
+            f"+callbacks.hold_{step}._target_={__package__}._slurm_hooks.PauseOnceAt",
+            f"+callbacks.hold_{step}.step={step}",
+            f"+callbacks.hold_{step}.marker={marker}",
+        )
     ]
     args = ["train", "-m", "hydra/launcher=submitit_slurm", "hydra.launcher.cpus_per_task=1"]
     env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
@@ -154,7 +160,7 @@ def test_a_preempted_job_is_requeued_and_resumes_to_an_uninterrupted_runs_metric
     logs = tmp_path / "sweep.err", tmp_path / "whole.err"
     with logs[0].open("w") as sweep_err, logs[1].open("w") as whole_err:
         sweep = subprocess.Popen(
-            [str(TUNEFORGE), *args, *steps, *pause, "resume=auto"],
+            [str(TUNEFORGE), *args, *steps, *holds, "resume=auto"],
             cwd=tmp_path,
             env=env,
             stdout=subprocess.DEVNULL,
@@ -168,17 +174,21 @@ def test_a_preempted_job_is_requeued_and_resumes_to_an_uninterrupted_runs_metric
             stdout=subprocess.DEVNULL,
             stderr=whole_err,
         )
+        interrupts = {
+            4: ("scancel", "--signal=USR2", "--full"),
+            8: ("scontrol", "requeue"),
+        }
         try:
-            deadline = time.monotonic() + 120
-            while not marker.exists():  # the job holds at step 6
-                assert sweep.poll() is None, logs[0].read_text()[-3000:]
-                assert time.monotonic() < deadline, "the job never reached step 6"
-                time.sleep(0.1)
-            (job_id,) = _run(
-                "squeue", "-h", "-t", "RUNNING", "-n", "train", "-o", "%A"
-            ).stdout.split()
-            # Slurm's warning before the time limit: submitit's handler requeues the job.
-            assert _run("scancel", "--signal=USR2", "--full", job_id).returncode == 0
+            for step, command in interrupts.items():
+                deadline = time.monotonic() + 180
+                while not markers[step].exists():  # the job holds at this step
+                    assert sweep.poll() is None, logs[0].read_text()[-3000:]
+                    assert time.monotonic() < deadline, f"the job never reached step {step}"
+                    time.sleep(0.1)
+                (job_id,) = _run(
+                    "squeue", "-h", "-t", "RUNNING", "-n", "train", "-o", "%A"
+                ).stdout.split()
+                assert _run(*command, job_id).returncode == 0
             sweep.wait(timeout=240)
             reference.wait(timeout=240)
         finally:
@@ -186,7 +196,7 @@ def test_a_preempted_job_is_requeued_and_resumes_to_an_uninterrupted_runs_metric
             reference.kill()
     assert sweep.returncode == 0, logs[0].read_text()[-3000:]
     (trial,) = (tmp_path / "multirun" / "train").glob("*/0")
-    assert "Resuming from" in (trial / "train.log").read_text()  # not from step 0
+    assert (trial / "train.log").read_text().count("Resuming from") == 2  # not from step 0
     assert reference.returncode == 0, logs[1].read_text()[-3000:]
     resumed, whole = read_metrics(trial), read_metrics(tmp_path / "whole")
     for key in ("steps", "epochs", "best/val/acc", "best/epoch"):
