@@ -111,6 +111,10 @@ def test_tensorboard_serves_a_run_that_the_browser_shows(default_run, tmp_path):
         pixels = imread(shot)
         assert pixels.shape[:2] == (900, 1280)
         assert np.std(pixels[..., :3]) > 0.05  # not a blank page
+
+        board.send_signal(signal.SIGINT)  # Ctrl-C
+        assert board.stdout.read() == "Stopped.\n"
+        assert board.wait(timeout=DEADLINE_S) == 0
     finally:
         stop(board)
 

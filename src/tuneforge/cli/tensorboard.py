@@ -51,14 +51,21 @@ def main(args: list[str]) -> None:
     # load_fast=false: the Python reader, which reads logdir_spec too.
     board.configure(host="127.0.0.1", port=options.port, load_fast="false", **where)
     try:
-        url = board.launch()  # serves from a thread of its own
-    except program.TensorBoardServerException as ex:
-        raise ConfigError(
-            f"cannot serve on port {options.port}: {ex.msg}; choose another with --port PORT, "
-            "or leave --port out for a free one"
-        ) from ex
-    print(f"TensorBoard at {url} (Ctrl-C to stop)", flush=True)
-    try:
+        url = _launch(board, options.port)
+        print(f"TensorBoard at {url} (Ctrl-C to stop)", flush=True)
         threading.Event().wait()
     except KeyboardInterrupt:
         print("Stopped.")
+
+
+def _launch(board, port: int) -> str:
+    """Start serving from a thread of its own; the address it serves at."""
+    from tensorboard import program
+
+    try:
+        return board.launch()
+    except program.TensorBoardServerException as ex:
+        raise ConfigError(
+            f"cannot serve on port {port}: {ex.msg}; choose another with --port PORT, "
+            "or leave --port out for a free one"
+        ) from ex
