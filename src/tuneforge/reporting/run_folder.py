@@ -30,15 +30,16 @@ class Run:
         return monitor.get("metric", "val/loss"), monitor.get("mode", "min")
 
     def parameter_count(self) -> int | None:
-        """The model's parameter count: from metrics.json, else from its best (or last)
-        checkpoint's weights, else None."""
-        if self.metrics and "params" in self.metrics:
-            return int(self.metrics["params"])
-        for name in ("best.ckpt", "last.ckpt"):
-            checkpoint = self.path / CHECKPOINTS / name
-            if checkpoint.is_file():
-                return _count_parameters(checkpoint)
-        return None
+        """The model's parameter count: from metrics.json, else from the weights of its best
+        checkpoint (or its last), else None."""
+        metrics = self.metrics or {}
+        if "params" in metrics:
+            return int(metrics["params"])
+        best = metrics.get("best_checkpoint")
+        candidates = [self.path / best] if best else []
+        candidates += [self.path / CHECKPOINTS / name for name in ("best.ckpt", "last.ckpt")]
+        checkpoint = next((path for path in candidates if path.is_file()), None)
+        return None if checkpoint is None else _count_parameters(checkpoint)
 
     def wall_seconds(self) -> float | None:
         """metrics.json's wall time, or for a run that did not finish the time between its first

@@ -61,6 +61,12 @@ def _target(node: Any) -> str:
     return target.rsplit(".", 1)[-1]
 
 
+def _component(choice: str | None, node: Any) -> str:
+    """A config group's choice with the class it builds: `cnn (CNN)`."""
+    target = _target(node)
+    return f"{choice} ({target})" if choice and target else choice or target
+
+
 def _overview(run: Run) -> Table:
     config, metrics, choices = run.config, run.metrics or {}, run.choices
     optimizer = config.get("optimizer") or {}
@@ -70,8 +76,8 @@ def _overview(run: Run) -> Table:
     params = run.parameter_count()
     rows = [
         ["experiment", choices.get("experiment") or "none (the defaults)"],
-        ["model", f"{choices.get('model', '')} ({_target(config.get('model'))})"],
-        ["data", f"{choices.get('data', '')} ({_target(config.get('data'))})"],
+        ["model", _component(choices.get("model"), config.get("model"))],
+        ["data", _component(choices.get("data"), config.get("data"))],
         ["optimizer", f"{_target(optimizer)}, lr={number(optimizer.get('lr'))}"],
         ["batch size", number((config.get("data") or {}).get("batch_size"))],
         ["epochs", f"{number(metrics.get('epochs'))} of {number(trainer.get('max_epochs'))}"],
@@ -90,10 +96,13 @@ def _metrics(run: Run) -> Table:
     metrics of the best checkpoint."""
     metric, mode = run.monitor
     metrics = run.metrics or {}
+    tags = {t for t in run.curves if t.startswith(("train/", "val/"))}
+    if f"best/{metric}" in metrics:
+        tags.add(metric)  # a run without TensorBoard still has its best value
     rows = []
-    for tag in sorted(t for t in run.curves if t.startswith(("train/", "val/"))):
-        best = _best(run, metric, mode) if tag == metric else ""
-        rows.append([tag, number(run.curves[tag].last), best])
+    for tag in sorted(tags):
+        final = number(run.curves[tag].last) if tag in run.curves else ""
+        rows.append([tag, final, _best(run, metric, mode) if tag == metric else ""])
     rows += [[key, number(value), ""] for key, value in metrics.items() if key.startswith("test/")]
     return Table(f"Metrics (monitored: {metric}, {mode})", ["metric", "final", "best"], rows)
 
