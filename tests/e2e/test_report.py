@@ -6,6 +6,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -164,3 +165,21 @@ def test_a_run_that_logged_nothing_is_one_line(tmp_path):
         "logged anything; train it again (with logger=tensorboard) and report that run"
     )
     assert not (tmp_path / "run" / "report.md").exists()
+
+
+def test_report_loads_no_torch_where_metrics_json_holds_the_parameter_count(tmp_path):
+    (tmp_path / "run" / ".hydra").mkdir(parents=True)
+    (tmp_path / "run" / ".hydra" / "config.yaml").write_text("seed: 1\n")
+    (tmp_path / "run" / "metrics.json").write_text(json.dumps({"params": 10, "test/acc": 0.5}))
+    check = (
+        "import sys\n"
+        "from tuneforge.cli.main import main\n"
+        "main(['report', 'run'])\n"
+        "print(sorted({'torch', 'lightning', 'matplotlib'} & set(sys.modules)))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", check], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.splitlines()[-1] == "[]"
+    assert "| parameters | 10 |" in (tmp_path / "run" / "report.md").read_text()
