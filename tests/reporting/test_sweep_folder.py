@@ -88,6 +88,15 @@ def test_an_optuna_sweep_shows_each_trials_state_from_its_study(tmp_path):
     ]
     assert sweep.best.number == 3
     assert "hparams_search" not in " ".join(sweep.shared)  # the sweeper's own overrides
+    assert "A pruned trial shows the last value it reported." in sweep_summary(sweep).notes
+
+
+def test_an_optuna_sweep_with_its_study_elsewhere_takes_the_states_its_trials_recorded(tmp_path):
+    _trial_folder(tmp_path, 0, 0.1, {"best/val/loss": 0.5, "trial_state": "PRUNED"})
+    _trial_folder(tmp_path, 1, 0.01, {"best/val/loss": 0.3, "trial_state": "COMPLETE"})
+    sweep = read_sweep(tmp_path)
+    assert sweep.kind == "optuna"
+    assert [(t.number, t.state) for t in sweep.trials] == [(1, "COMPLETE"), (0, "PRUNED")]
 
 
 def test_a_sweep_where_no_trial_completed_has_no_best(tmp_path):

@@ -127,6 +127,8 @@ def sweep_summary(sweep: Sweep) -> Summary:
     )
     if sweep.shared:
         summary.notes.append("Every trial: `" + " ".join(sweep.shared) + "`")
+    if any(trial.state == "PRUNED" and trial.value is not None for trial in sweep.trials):
+        summary.notes.append("A pruned trial shows the last value it reported.")
     if sweep.best is None:
         summary.notes.append("No trial completed.")
     best = sweep.best

@@ -74,7 +74,10 @@ def read_sweep(path: Path) -> Sweep:
         )
         for number, run in runs.items()
     ]
-    return Sweep(path, "basic", metric, mode, _best_first(trials, mode), shared)
+    # An Optuna sweep whose study is in a database elsewhere: its trials record their state.
+    optuna = any(run.metrics and "trial_state" in run.metrics for run in runs.values())
+    kind = "optuna" if optuna else "basic"
+    return Sweep(path, kind, metric, mode, _best_first(trials, mode), shared)
 
 
 def _run_state(run: Run) -> str:
