@@ -52,7 +52,11 @@ def _events(run_dir: Path) -> EventAccumulator:
 def digits_run(tmp_path_factory) -> SimpleNamespace:
     """The default CNN on digits, with weight and gradient histograms at every step."""
     run_dir = tmp_path_factory.mktemp("digits") / "run"
-    overrides = ["callbacks=histograms", "callbacks.weight_histograms.every_n_steps=1", *QUICK]
+    overrides = [
+        "callbacks=[default,histograms]",
+        "callbacks.weight_histograms.every_n_steps=1",
+        *QUICK,
+    ]
     metrics = _train(run_dir, overrides)
     return SimpleNamespace(run_dir=run_dir, metrics=metrics, events=_events(run_dir))
 
@@ -66,7 +70,9 @@ def _confusion_csv(run_dir: Path) -> tuple[list[str], list[list[int]]]:
 def test_views_are_on_by_default_and_histograms_are_not():
     callbacks = compose_config().callbacks
     assert set(callbacks) >= NEW_VIEWS and "weight_histograms" not in callbacks
-    assert "weight_histograms" in compose_config("train", ["callbacks=histograms"]).callbacks
+    assert (
+        "weight_histograms" in compose_config("train", ["callbacks=[default,histograms]"]).callbacks
+    )
 
 
 def test_graph_and_a_grid_of_the_first_training_batch(digits_run):
