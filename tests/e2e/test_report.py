@@ -167,6 +167,16 @@ def test_a_run_that_logged_nothing_is_one_line(tmp_path):
     assert not (tmp_path / "run" / "report.md").exists()
 
 
+def test_a_file_that_cannot_be_read_is_named_in_one_line(tmp_path):
+    (tmp_path / "run" / ".hydra").mkdir(parents=True)
+    (tmp_path / "run" / ".hydra" / "config.yaml").write_text("seed: 1\n")
+    (tmp_path / "run" / "metrics.json").write_text('{"params": 1')
+    result = run_tuneforge("report", "run", cwd=tmp_path)
+    assert result.returncode == 3
+    assert _only_error(result).startswith("error: cannot read run/metrics.json (Expecting")
+    assert _only_error(result).endswith("); fix or remove that file, or report another folder")
+
+
 def test_report_loads_no_torch_where_metrics_json_holds_the_parameter_count(tmp_path):
     (tmp_path / "run" / ".hydra").mkdir(parents=True)
     (tmp_path / "run" / ".hydra" / "config.yaml").write_text("seed: 1\n")

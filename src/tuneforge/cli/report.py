@@ -7,7 +7,9 @@ them (a run of an older tuneforge, or one that did not finish).
 """
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -51,7 +53,7 @@ def summarize(folder: Path) -> Summary:
     if not folder.is_dir():
         raise ConfigError(f"{folder} does not exist; name {RUN_OR_SWEEP}")
     if is_run(folder):
-        run = read_run(folder)
+        run = _read(read_run, folder)
         if run.metrics is None and not run.curves:
             raise DataError(
                 f"{folder} has no {METRICS} and no TensorBoard events: the run stopped before it "
@@ -61,16 +63,24 @@ def summarize(folder: Path) -> Summary:
             write_plots(folder)
         return run_summary(run)
     if is_sweep(folder):
-        return sweep_summary(read_sweep(folder))
+        return sweep_summary(_read(read_sweep, folder))
     raise ConfigError(
         f"{folder} is not a run folder (no .hydra/config.yaml) nor a sweep folder (no numbered "
         f"trial folders, no optuna.db); name {RUN_OR_SWEEP}"
     )
 
 
+def _read(reader: Callable[[Path], Any], folder: Path) -> Any:
+    """`reader(folder)`, with a file it cannot parse named in a DataError."""
+    try:
+        return reader(folder)
+    except ValueError as ex:
+        raise DataError(f"{ex}; fix or remove that file, or report another folder") from ex
+
+
 def show(summary: Summary, console: Console) -> None:
     """The summary on the terminal: its notes, then each table with Rich."""
-    console.print(f"[bold]{summary.title}[/bold]")
+    console.print(Text(summary.title, style="bold"))
     for note in summary.notes:
         console.print(note, markup=False)
     for table in summary.tables:

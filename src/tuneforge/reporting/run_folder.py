@@ -1,6 +1,7 @@
 """A run folder read back: its config, overrides, metrics.json and the scalars it logged."""
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,23 +56,31 @@ def is_run(path: Path) -> bool:
 
 
 def read_run(path: Path) -> Run:
-    hydra = _yaml(path / HYDRA / "hydra.yaml").get("hydra", {})
-    metrics_file = path / METRICS
+    """The run folder at `path`, read back.
+
+    Raises:
+        ValueError: a file of the run cannot be parsed; the message names it.
+    """
+    hydra = _parsed(path / HYDRA / "hydra.yaml", yaml.safe_load) or {}
     return Run(
         path=path,
-        config=_yaml(path / HYDRA / "config.yaml"),
-        overrides=[str(o) for o in _yaml(path / HYDRA / "overrides.yaml", default=[])],
-        choices=hydra.get("runtime", {}).get("choices", {}),
-        metrics=json.loads(metrics_file.read_text()) if metrics_file.is_file() else None,
+        config=_parsed(path / HYDRA / "config.yaml", yaml.safe_load) or {},
+        overrides=[str(o) for o in _parsed(path / HYDRA / "overrides.yaml", yaml.safe_load) or []],
+        choices=hydra.get("hydra", {}).get("runtime", {}).get("choices", {}),
+        metrics=_parsed(path / METRICS, json.loads),
         curves=read_scalars(path / TENSORBOARD),
     )
 
 
-def _yaml(path: Path, default: Any = None) -> Any:
+def _parsed(path: Path, parse: Callable[[str], Any]) -> Any:
+    """The parsed content of `path`, or None where it does not exist."""
     if not path.is_file():
-        return {} if default is None else default
-    loaded = yaml.safe_load(path.read_text())
-    return ({} if default is None else default) if loaded is None else loaded
+        return None
+    try:
+        return parse(path.read_text())
+    except (ValueError, yaml.YAMLError) as ex:
+        first = next((line for line in str(ex).splitlines() if line.strip()), "")
+        raise ValueError(f"cannot read {path} ({first})") from ex
 
 
 def _count_parameters(checkpoint: Path) -> int:
