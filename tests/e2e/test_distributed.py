@@ -85,3 +85,8 @@ def test_each_rank_reads_its_own_shard_and_together_they_read_each_sample_once(r
     assert len(rank0) + len(rank1) == len(whole)
     assert set(rank0) | set(rank1) == set(whole)
     assert len(set(whole)) == len(whole)  # no sample read twice, padding included
+
+
+def test_the_confusion_matrix_counts_both_ranks_test_shards(runs):
+    single, ddp = ((runs[name] / "confusion_matrix.csv").read_text() for name in ("single", "ddp"))
+    assert ddp == single
