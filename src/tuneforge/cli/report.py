@@ -42,8 +42,8 @@ def parser() -> argparse.ArgumentParser:
 def main(args: list[str]) -> None:
     folder = parser().parse_args(args).folder
     summary = summarize(folder)
-    show(summary, Console())
     write_atomic(folder / REPORT, lambda handle: handle.write(to_markdown(summary)))
+    show(summary, Console())
     print(f"Wrote {folder / REPORT}")
 
 
