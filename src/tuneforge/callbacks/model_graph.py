@@ -26,7 +26,7 @@ class ModelGraph(L.Callback):
         samples: inputs traced; the graph is the same for any batch size, so few are enough.
     """
 
-    def __init__(self, samples: int = 2) -> None:
+    def __init__(self, samples: int = 1) -> None:
         self.samples = samples
 
     def on_train_batch_start(
@@ -39,18 +39,30 @@ class ModelGraph(L.Callback):
         if writer is None or not isinstance(inputs, torch.Tensor):
             return
         model = getattr(pl_module, "model", pl_module)
-        # Tracing puts the model in eval mode and back in train mode, which would wake the
-        # BatchNorm layers fine-tuning keeps frozen: each module gets its own mode back.
-        modes = {module: module.training for module in model.modules()}
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # the tracer's warnings speak to model authors
-                writer.add_graph(model, inputs[: self.samples])
+                traced = _trace(model, inputs[: self.samples])
+                writer.add_graph(traced, inputs[: self.samples])  # a traced model is kept as is
         except Exception as ex:  # a graph not drawn must never stop training
             log.warning("The model graph is not drawn: tracing failed (%s)", _first_line(ex))
-        finally:
-            for module, training in modes.items():
-                module.training = training
+
+
+def _trace(model: torch.nn.Module, inputs: torch.Tensor) -> torch.jit.ScriptModule:
+    """`model` traced in eval mode, without the tracer's check (`add_graph` would check it,
+    running the model three more times: most of the cost on a large model).
+
+    Every module gets its own mode back afterwards: fine-tuning keeps some BatchNorm layers in
+    eval mode while the rest trains, which a plain `model.train()` would undo.
+    """
+    modes = {module: module.training for module in model.modules()}
+    try:
+        model.eval()
+        with torch.no_grad():
+            return torch.jit.trace(model, inputs, check_trace=False)
+    finally:
+        for module, training in modes.items():
+            module.training = training
 
 
 def _first_line(ex: Exception) -> str:
