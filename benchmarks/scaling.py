@@ -6,7 +6,9 @@ with validation, checkpoints and the test off. Throughput is samples per second 
 after the first five, as rank 0 measures them (callback `_train_time.TrainTime`). Lightning gives
 each of the two ranks half of the machine's cores as torch threads. Runs go interleaved,
 `--repeats` times; the table shows the median. On a 2-core machine two processes share the cores
-one process already used, so the speed-up is bounded by what the one process left idle.
+one process already used, so the speed-up is bounded by what the one process left idle; and
+when other work loads the machine, OpenMP threads that wait for each other by spinning make two
+threads in one process slower than one (the third row shows it).
 
 Run: .venv/bin/python benchmarks/scaling.py [--steps 60] [--batch-size 256] [--repeats 3]
 """
@@ -24,9 +26,12 @@ from _train_time import FILE_VARIABLE
 
 HERE = Path(__file__).resolve().parent
 TUNEFORGE = str(Path(sys.executable).parent / "tuneforge")
+# Label -> processes, overrides, environment. Lightning gives each DDP rank cpu_count / ranks
+# torch threads; the third row gives one process that many too, to tell the threads' share.
 SETUPS = {
-    "1 process": (1, ["trainer=cpu"]),
-    "2 processes, DDP gloo": (2, ["trainer=ddp_cpu", "trainer.devices=2"]),
+    "1 process": (1, ["trainer=cpu"], {}),
+    "1 process, 1 torch thread": (1, ["trainer=cpu"], {"OMP_NUM_THREADS": "1"}),
+    "2 processes, DDP gloo": (2, ["trainer=ddp_cpu", "trainer.devices=2"], {}),
 }
 QUIET = [
     "test=false",
@@ -40,7 +45,7 @@ QUIET = [
 
 
 def samples_per_second(
-    processes: int, overrides: list[str], batch: int, steps: int, cwd: str
+    processes: int, overrides: list[str], extra_env: dict, batch: int, steps: int, cwd: str
 ) -> float:
     """Samples per second of one run of `steps` optimizer steps on global batches of `batch`."""
     run_dir = tempfile.mkdtemp(dir=cwd)
@@ -56,7 +61,7 @@ def samples_per_second(
         "trainer.max_epochs=-1",
         f"hydra.run.dir={run_dir}",
     ]
-    env = {**os.environ, "PYTHONPATH": pythonpath, FILE_VARIABLE: str(timing)}
+    env = {**os.environ, **extra_env, "PYTHONPATH": pythonpath, FILE_VARIABLE: str(timing)}
     done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
@@ -74,8 +79,10 @@ def main() -> None:
     rates: dict[str, list[float]] = {label: [] for label in SETUPS}
     with tempfile.TemporaryDirectory() as cwd:
         for _ in range(args.repeats):
-            for label, (processes, overrides) in SETUPS.items():
-                rate = samples_per_second(processes, overrides, args.batch_size, args.steps, cwd)
+            for label, (processes, overrides, env) in SETUPS.items():
+                rate = samples_per_second(
+                    processes, overrides, env, args.batch_size, args.steps, cwd
+                )
                 rates[label].append(rate)
 
     medians = {label: statistics.median(values) for label, values in rates.items()}
@@ -84,10 +91,10 @@ def main() -> None:
         f"\n{args.repeats} runs of {args.steps} steps, global batch {args.batch_size}, "
         f"{os.cpu_count()} CPUs, load average {load:.2f} at start\n"
     )
-    print(f"{'setup':<26}{'samples/s':>11}{'speed-up':>10}   runs")
+    print(f"{'setup':<28}{'samples/s':>11}{'vs 1 process':>14}   runs")
     for label, values in rates.items():
         runs = " ".join(f"{v:.0f}" for v in values)
-        print(f"{label:<26}{medians[label]:>11.0f}{medians[label] / one:>10.2f}   {runs}")
+        print(f"{label:<28}{medians[label]:>11.0f}{medians[label] / one:>14.2f}   {runs}")
 
 
 if __name__ == "__main__":
