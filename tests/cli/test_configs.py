@@ -37,7 +37,7 @@ EXPERIMENT_DATA = {
     "tweets_": [f"data.path={TWEETS}"],
     "minilm_": [f"data.path={TWEETS}", f"model.path={MINILM}"],
     # Written by the one-batch test below, from the model of the experiment that pretrains it.
-    "fashion_mnist_finetune": ["finetune.checkpoint=${paths.output_dir}/pretrained.pt"],
+    "fashion_mnist_finetune": ["finetune.checkpoint=${paths.output_dir}/pretrained.ckpt"],
 }
 # Experiments that start from another experiment's weights: the one that makes them.
 PRETRAINED_BY = {"fashion_mnist_finetune": "fashion_mnist_pretrain"}
@@ -89,11 +89,13 @@ def test_every_experiment_runs_one_batch(experiment, tmp_path):
     if experiment in PRETRAINED_BY:  # its untrained weights: loading them is what is checked
         pre = tmp_path / "pre"
         source = build(one_batch_config(PRETRAINED_BY[experiment], pre), pre)
-        torch.save(source.model.state_dict(), tmp_path / "pretrained.pt")
+        weights = {"model." + k: v for k, v in source.model.state_dict().items()}
+        stored = {"data_spec": source.datamodule.spec}  # as a run's checkpoint stores it
+        torch.save({"state_dict": weights, "tuneforge": stored}, tmp_path / "pretrained.ckpt")
     built = build(one_batch_config(experiment, tmp_path), tmp_path)
     built.trainer.fit(built.task, datamodule=built.datamodule)
     assert built.trainer.global_step == 1
-    if experiment in PRETRAINED_BY:  # a new label set starts from a fresh head
+    if experiment in PRETRAINED_BY:  # other classes, as many: the head starts fresh
         report = json.loads((tmp_path / "load_report.json").read_text())
         assert report["head_reset"] and report["counts"]["missing"] == 2
 
