@@ -37,6 +37,15 @@ def batch_labels(batch: Any) -> torch.Tensor | None:
     return targets if is_labels and not targets.is_floating_point() else None
 
 
+def logits_and_labels(outputs: Any, batch: Any) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """A classifier's test batch: the logits its `test_step` returned, (B, classes), and the
+    class labels, (B,); None for any other task's batch."""
+    labels = batch_labels(batch)
+    if not isinstance(outputs, torch.Tensor) or outputs.ndim != 2 or labels is None:
+        return None
+    return outputs.detach(), labels
+
+
 def is_image_batch(inputs: Any) -> bool:
     """Inputs a person can look at as pictures: float (B, C, H, W) with 1 or 3 channels."""
     return (

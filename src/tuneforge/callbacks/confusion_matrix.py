@@ -10,7 +10,7 @@ from typing import Any
 import lightning as L
 import torch
 
-from tuneforge.callbacks._tensorboard import batch_labels, class_names, tensorboard_writer
+from tuneforge.callbacks._tensorboard import class_names, logits_and_labels, tensorboard_writer
 
 
 def write_confusion_csv(path: Path, counts: torch.Tensor, names: list[str]) -> None:
@@ -79,11 +79,12 @@ class ConfusionMatrix(L.Callback):
         batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:
-        labels = batch_labels(batch)
-        if not isinstance(outputs, torch.Tensor) or outputs.ndim != 2 or labels is None:
+        classified = logits_and_labels(outputs, batch)
+        if classified is None:
             return
-        num_classes = outputs.shape[1]
-        cells = labels * num_classes + outputs.argmax(dim=1)  # row true, column predicted
+        logits, labels = classified
+        num_classes = logits.shape[1]
+        cells = labels * num_classes + logits.argmax(dim=1)  # row true, column predicted
         counts = torch.bincount(cells, minlength=num_classes**2).view(num_classes, num_classes)
         self._counts = counts if self._counts is None else self._counts + counts
 

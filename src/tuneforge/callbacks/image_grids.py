@@ -12,10 +12,10 @@ from torch.nn import functional as F
 
 from tuneforge.callbacks._tensorboard import (
     batch_inputs,
-    batch_labels,
     class_names,
     for_display,
     is_image_batch,
+    logits_and_labels,
     tensorboard_writer,
 )
 
@@ -85,14 +85,12 @@ class MisclassifiedImages(L.Callback):
         batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:
-        images, labels = batch_inputs(batch), batch_labels(batch)
-        is_logits = isinstance(outputs, torch.Tensor) and outputs.ndim == 2
-        if not is_logits or labels is None or not is_image_batch(images):
+        classified, images = logits_and_labels(outputs, batch), batch_inputs(batch)
+        if classified is None or not is_image_batch(images) or tensorboard_writer(trainer) is None:
             return
-        if tensorboard_writer(trainer) is None:
-            return
-        self._num_classes = outputs.shape[1]
-        probabilities = outputs.detach().float().softmax(dim=1)
+        logits, labels = classified
+        self._num_classes = logits.shape[1]
+        probabilities = logits.float().softmax(dim=1)
         predicted = probabilities.argmax(dim=1)
         wrong = predicted != labels
         batch_worst = {

@@ -6,7 +6,7 @@ from typing import Any
 import lightning as L
 import torch
 
-from tuneforge.callbacks._tensorboard import batch_labels, class_names, tensorboard_writer
+from tuneforge.callbacks._tensorboard import class_names, logits_and_labels, tensorboard_writer
 
 
 class PrCurves(L.Callback):
@@ -38,11 +38,12 @@ class PrCurves(L.Callback):
         batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:
-        labels = batch_labels(batch)
-        if not isinstance(outputs, torch.Tensor) or outputs.ndim != 2 or labels is None:
+        classified = logits_and_labels(outputs, batch)
+        if classified is None:
             return
-        num_classes, bins = outputs.shape[1], self.num_thresholds
-        probabilities = outputs.detach().float().softmax(dim=1)  # (B, classes)
+        logits, labels = classified
+        num_classes, bins = logits.shape[1], self.num_thresholds
+        probabilities = logits.float().softmax(dim=1)  # (B, classes)
         bucket = (probabilities * (bins - 1)).long()  # (B, classes), in [0, bins - 1]
         cells = (torch.arange(num_classes, device=bucket.device) * bins + bucket).flatten()
         is_class = torch.nn.functional.one_hot(labels, num_classes).flatten().bool()
