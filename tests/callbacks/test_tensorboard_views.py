@@ -200,3 +200,13 @@ def test_a_regression_table_gets_embeddings_labelled_by_value_and_no_image_views
     (labels,) = (run_dir / "tensorboard").glob("*/*/metadata.tsv")
     masses = [float(value) for value in labels.read_text().splitlines()]
     assert all(2000 < mass < 7000 for mass in masses)  # grams
+
+
+def test_a_confusion_csv_that_fails_midway_leaves_no_file(tmp_path):
+    import torch
+
+    from tuneforge.callbacks.confusion_matrix import write_confusion_csv
+
+    with pytest.raises(ValueError):  # three rows of counts for two names: fails after the header
+        write_confusion_csv(tmp_path / "confusion_matrix.csv", torch.eye(3, dtype=int), ["a", "b"])
+    assert list(tmp_path.iterdir()) == []

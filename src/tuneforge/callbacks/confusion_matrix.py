@@ -22,6 +22,7 @@ def write_confusion_csv(path: Path, counts: torch.Tensor, names: list[str]) -> N
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(temporary, 0o644)  # mkstemp's file is private; the run's artifacts are not
         with os.fdopen(fd, "w", newline="") as handle:
             table = csv.writer(handle)
             table.writerow(["true", *names])
