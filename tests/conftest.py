@@ -1,6 +1,7 @@
 """Shared helpers: compose configs without Hydra's global state, and run the real command."""
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -35,13 +36,63 @@ def compose_config(verb: str = "train", overrides: list[str] | None = None):
         return compose(verb, overrides=overrides or [])
 
 
-def run_tuneforge(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
-    """Run the installed `tuneforge` command in a subprocess, as a user would."""
+def run_tuneforge(
+    *args: str, cwd: Path, env: dict | None = None, own_process: bool = False
+) -> subprocess.CompletedProcess:
+    """Run `tuneforge ARGS` as a user would, in a fork of a process that has imported torch
+    (tests/_preloaded.py), or with `own_process` in a process of its own started from scratch
+    (for what a fork cannot show: imports, signals, DDP's launcher)."""
     full_env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
     full_env.update(env or {})
-    return subprocess.run(
-        [str(TUNEFORGE), *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=600
-    )
+    if own_process:
+        return subprocess.run(
+            [str(TUNEFORGE), *args],
+            cwd=cwd,
+            env=full_env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    return _preloaded().run([str(TUNEFORGE), *args], cwd, full_env)
+
+
+class _Preloaded:
+    """The tests/_preloaded.py server, started on first use and stopped at the session's end."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("_preloaded.py"))],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def run(self, command: list[str], cwd: Path, env: dict) -> subprocess.CompletedProcess:
+        request = {"program": command[0], "args": command[1:], "cwd": str(cwd), "env": env}
+        self.process.stdin.write(json.dumps(request) + "\n")
+        self.process.stdin.flush()
+        reply = json.loads(self.process.stdout.readline())
+        return subprocess.CompletedProcess(
+            command, reply["returncode"], reply["stdout"], reply["stderr"]
+        )
+
+    def stop(self) -> None:
+        self.process.stdin.close()
+        self.process.wait(timeout=60)
+
+
+_SERVER: list[_Preloaded] = []
+
+
+def _preloaded() -> _Preloaded:
+    if not _SERVER:
+        _SERVER.append(_Preloaded())
+    return _SERVER[0]
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    for server in _SERVER:
+        server.stop()
 
 
 @pytest.fixture
