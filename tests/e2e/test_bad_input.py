@@ -4,7 +4,7 @@ and leaves nothing that looks like a finished run."""
 import pytest
 import torch
 
-from ..conftest import run_tuneforge
+from ..conftest import SHAKESPEARE, run_tuneforge
 
 pytestmark = pytest.mark.slow
 
@@ -30,6 +30,29 @@ TRAIN_CASES = [
     (["optimizer.betas=[0.9]"], 2, ["optimizer.betas=[0.9]", "a list of 2 values"]),
     (["scheduler=null"], 2, ["cannot be set to null", "scheduler=none"]),
     (["data=fashion_mnist", "data.root=nowhere"], 3, ["'nowhere'", "data.download=true"]),
+    (["optimizer=adam"], 2, ["optimizer=adam", "did you mean optimizer=adamw?"]),
+    (["hparams_search=nope"], 2, ["hparams_search=nope", "choose one of: digits_cnn"]),
+    (["trainer.max_epochs=0"], 2, ["trainer.max_epochs=0", ">= 1, or -1 for no limit"]),
+    (["data.num_workers=-1"], 2, ["data.num_workers=-1", ">= 0, or auto"]),
+    (["trainer=gpu"], 2, ["trainer.accelerator=gpu", "no GPU", "trainer=cpu"]),
+    (["resume=nowhere.ckpt"], 4, ["resume 'nowhere.ckpt' does not exist", "resume=null"]),
+    # impossible model sizes, and a model that does not fit the data
+    (
+        ["experiment=gpt_shakespeare_char", f"data.path={SHAKESPEARE}", "model.n_head=3"],
+        2,
+        ["n_embd=128 is not a multiple of n_head=3", "n_head divides n_embd"],
+    ),
+    (["model=gpt"], 2, ["GPT needs block_size, vocab_size", "choose a model that fits"]),
+    (
+        ["data=text_lm", f"data.path={SHAKESPEARE}", "model=cnn"],
+        2,
+        ["CNN needs input_shape, num_classes", "choose a model that fits"],
+    ),
+    # missing, empty and mismatched data (the files are written by the test)
+    (["data=csv", "data.path=missing.csv", "data.target=x"], 3, ["'missing.csv' does not exist"]),
+    (["data=csv", "data.path=empty.csv", "data.target=x"], 3, ["'empty.csv' is empty", "header"]),
+    (["data=csv", "data.path=two.csv", "data.target=x"], 3, ["target='x'", "columns: a, b"]),
+    (["data=text_lm", "data.path=empty.txt", "model=gpt"], 3, ["'empty.txt' is empty"]),
 ]
 
 
@@ -51,6 +74,9 @@ def assert_nothing_finished(run_dir) -> None:
 
 @pytest.mark.parametrize(("args", "code", "fragments"), TRAIN_CASES, ids=lambda a: str(a))
 def test_bad_train_input(tmp_path, args, code, fragments):
+    (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "two.csv").write_text("a,b\n1,2\n")
+    (tmp_path / "empty.txt").write_text("")
     run_dir = tmp_path / "run"
     result = run_tuneforge("train", *args, f"hydra.run.dir={run_dir}", cwd=tmp_path)
     assert_one_line_error(result, code, fragments)
