@@ -11,6 +11,7 @@ from tuneforge.callbacks.model_graph import ModelGraph
 from tuneforge.callbacks.monitored_best import MonitoredBest
 from tuneforge.callbacks.nonfinite import NonFiniteLoss, NonFiniteLossError
 from tuneforge.callbacks.pr_curves import PrCurves
+from tuneforge.callbacks.progress_bar import ProgressBar
 from tuneforge.callbacks.resume import ResumeState, StepCheckpoint
 from tuneforge.callbacks.run_config import StoreRunConfig
 from tuneforge.callbacks.throughput import Throughput
@@ -28,6 +29,7 @@ __all__ = [
     "NonFiniteLoss",
     "NonFiniteLossError",
     "PrCurves",
+    "ProgressBar",
     "ResumeState",
     "StepCheckpoint",
     "StoreRunConfig",
