@@ -78,7 +78,7 @@ def test_regress_body_mass_in_grams(penguins, tmp_path):
     assert 100 < metrics["test/mae"] < 600  # grams: predictions come back in the target's units
     events = EventAccumulator(str(run / "tensorboard"))
     events.Reload()
-    assert "data/report/text_summary" in events.Tags()["tensors"]
+    assert "data/cleaning/text_summary" in events.Tags()["tensors"]
 
 
 def test_classification_task_on_a_numeric_target_says_which_task(penguins, tmp_path):

@@ -40,11 +40,8 @@ def _test(built: Built, best: str | None) -> dict[str, float]:
 
 
 def _report_data(built: Built, run_dir: Path) -> None:
-    """What cleaning did to the data, where the DataModule reports it: printed as a table,
-    written to data_report.json and shown in TensorBoard's text tab."""
-    import json
-
-    from lightning.pytorch.loggers import TensorBoardLogger
+    """What cleaning did to the data, where the DataModule reports it: printed as a table and
+    written to data_report.json (callbacks.data_report shows it in TensorBoard's text tab)."""
     from rich.console import Console
 
     report = getattr(built.datamodule, "report", None)
@@ -53,10 +50,6 @@ def _report_data(built: Built, run_dir: Path) -> None:
     write_json(run_dir / "data_report.json", report)
     if hasattr(built.datamodule, "report_table"):
         Console().print(built.datamodule.report_table())
-    as_markdown = "    " + json.dumps(report, indent=2).replace("\n", "\n    ")  # a code block
-    for logger in built.trainer.loggers:
-        if isinstance(logger, TensorBoardLogger):
-            logger.experiment.add_text("data/report", as_markdown)
 
 
 def _save_tokenizer(built: Built, run_dir: Path) -> None:
