@@ -1,11 +1,10 @@
 """What the trainer's device decides before the Trainer is built: a precision it can run, and
-TensorFloat-32 matmuls on the GPUs that have them."""
+TensorFloat-32 matmuls on the GPUs that have them. torch is imported inside the functions: build
+is imported by quick answers (`--cfg job`) that must not pay for it."""
 
 import logging
 import warnings
 from typing import Any
-
-import torch
 
 log = logging.getLogger(__name__)
 
@@ -14,6 +13,8 @@ _CPU_FALLBACK = {"16-mixed": "bf16-mixed", "16": "bf16-mixed"}
 
 
 def _on_cpu(trainer: Any) -> bool:
+    import torch
+
     accelerator = trainer.get("accelerator", "auto")
     return accelerator == "cpu" or (accelerator == "auto" and not torch.cuda.is_available())
 
@@ -41,6 +42,8 @@ def use_tf32(trainer: Any, allowed: bool) -> None:
     """TensorFloat-32 float32 matmuls (torch's 'high' precision) when the run trains on a CUDA
     GPU of compute capability 8.0 or newer (Ampere, Hopper, ...) and `allowed` (the `tf32` key):
     several times faster, with a 10-bit mantissa that training does not notice."""
+    import torch
+
     if not allowed or _on_cpu(trainer) or not torch.cuda.is_available():
         return
     if torch.cuda.get_device_capability() >= (8, 0):
