@@ -60,3 +60,11 @@ def test_a_tuned_value_is_a_choice_of_two(tmp_path):
 
     with pytest.raises(ConfigError, match="tune='momentum' is not valid; expected one of"):
         train.run(compose_config("train", ["tune=momentum"]), tmp_path / "run")
+
+
+def test_a_range_test_too_short_to_suggest_a_rate_says_what_bounds_it(tmp_path):
+    from tuneforge.cli.errors import ConfigError
+
+    cfg = compose_config("train", [*QUICK, "tune=lr", "trainer.limit_train_batches=2"])
+    with pytest.raises(ConfigError, match="range test found no descent of the loss in its steps"):
+        train.run(cfg, tmp_path / "run")

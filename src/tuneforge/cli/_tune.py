@@ -37,8 +37,9 @@ def _find_lr(tuner: Any, built: Any) -> float:
     found = finder.suggestion() if finder is not None else None
     if found is None:
         raise ConfigError(
-            "tune=lr: the learning-rate finder found no descent of the loss; "
-            "set optimizer.lr yourself or train longer (data.batch_size smaller)"
+            "tune=lr: the range test found no descent of the loss in its steps; give it more "
+            "(trainer.max_steps, trainer.max_epochs or trainer.limit_train_batches bound them) "
+            "or set optimizer.lr yourself"
         )
     factory = built.task.optimizer_factory  # a partial: tasks read its `lr` keyword
     built.task.optimizer_factory = functools.partial(
