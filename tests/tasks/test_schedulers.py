@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from tuneforge.tasks.schedulers import warmup_constant, warmup_cosine
+from tuneforge.tasks.schedulers import warmup_constant, warmup_cosine, warmup_stable_decay
 
 
 def lrs(scheduler, steps: int) -> list[float]:
@@ -41,3 +41,17 @@ def test_constant_after_warmup():
     values = lrs(warmup_constant(optimizer(0.5), total_steps=50, warmup_steps=4), 50)
     assert values[0] == pytest.approx(0.1)
     assert set(values[4:]) == {0.5}
+
+
+def test_wsd_holds_the_peak_then_decays_linearly_over_its_last_fraction():
+    values = lrs(
+        warmup_stable_decay(
+            optimizer(), total_steps=100, warmup_steps=10, decay_fraction=0.3, min_lr_ratio=0.1
+        ),
+        100,
+    )
+    assert values[0] == pytest.approx(1 / 11)
+    assert set(values[10:71]) == {1.0}
+    assert values[70:] == sorted(values[70:], reverse=True)
+    assert values[85] == pytest.approx(1 - 0.9 * 15 / 30)
+    assert values[-1] == pytest.approx(0.1 + 0.9 / 30)
