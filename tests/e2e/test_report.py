@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import REPO, TUNEFORGE, run_tuneforge
+from ..conftest import REPO, TUNEFORGE, default_sigint, run_tuneforge
 from ..sweeps import TINY
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -33,7 +33,9 @@ def train_with_hooks(run_dir: Path, *args: str, **popen) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
     command = [str(TUNEFORGE), "train", *QUICK, *args, f"hydra.run.dir={run_dir}"]
     env["PYTHONPATH"] = str(REPO)
-    return subprocess.Popen(command, cwd=run_dir.parent, env=env, text=True, **popen)
+    return subprocess.Popen(
+        command, cwd=run_dir.parent, env=env, text=True, preexec_fn=default_sigint, **popen
+    )
 
 
 def assert_pngs(folder: Path, names: set[str]) -> None:

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
-from ..conftest import TUNEFORGE, run_tuneforge
+from ..conftest import TUNEFORGE, default_sigint, run_tuneforge
 
 DEADLINE_S = 120  # to start, read the run and render: minutes only on a machine under load
 
@@ -90,6 +90,7 @@ def test_tensorboard_serves_a_run_that_the_browser_shows(default_run, tmp_path):
         stderr=subprocess.DEVNULL,
         text=True,
         start_new_session=True,
+        preexec_fn=default_sigint,
     )
     try:
         assert (
