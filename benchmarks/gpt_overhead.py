@@ -2,7 +2,7 @@
 
 Both sides train `experiment=gpt_shakespeare_char` (nanoGPT's CPU configuration: 4 layers, 4
 heads, 128 wide, context 64, batch 12) on tiny Shakespeare: the same model, the same random
-windows from the same token file, AdamW over the same parameter groups, the same warmup-cosine
+windows from the same token file, AdamW over the same parameter groups, the same learning-rate
 schedule, gradient clipping at 1.0 and next-token cross-entropy. The tuneforge side is `build()` on
 the experiment as users run it (TensorBoard logger, learning-rate monitor, checkpoints, progress
 bar, the text-sample callback), with validation off; the plain side is the loop nanoGPT's
@@ -23,13 +23,12 @@ from pathlib import Path
 
 import torch
 from omegaconf import DictConfig
-from overhead import arguments, compose_train, train_tuneforge
+from overhead import arguments, compose_train, schedule, train_tuneforge
 from torch.nn import functional as F
 
 from tuneforge.data import TextLMDataModule
 from tuneforge.models import GPT
 from tuneforge.tasks._param_groups import decay_groups
-from tuneforge.tasks.schedulers import warmup_cosine
 
 GOAL = 1.03
 PLAIN = "plain PyTorch loop"
@@ -45,7 +44,7 @@ def train_plain(cfg: DictConfig, epochs: int, cache: str) -> list[float]:
     loader = data.train_dataloader()
     model = GPT(**{k: data.spec[k] for k in ("vocab_size", "block_size")}, **arguments(cfg.model))
     optimizer = torch.optim.AdamW(decay_groups(model), **arguments(cfg.optimizer))
-    scheduler = warmup_cosine(
+    scheduler = schedule(cfg.scheduler)(
         optimizer, total_steps=epochs * len(loader), **arguments(cfg.scheduler)
     )
     model.train()

@@ -1,7 +1,7 @@
 """Per-step cost of training through tuneforge, against a plain PyTorch loop doing the same work.
 
 Both sides train the same CNN on the same training split with the same batches, AdamW over the
-same parameter groups, the same warmup-cosine schedule and cross-entropy: the default config's
+same parameter groups, the same learning-rate schedule and cross-entropy: the default config's
 CNN on digits, or with `--data fashion_mnist` experiment=fashion_mnist_cnn (a 3-block CNN on
 Fashion-MNIST's 54,000 training images, channels-last on both sides), whose epochs
 `--limit-batches` cuts short. The
@@ -30,20 +30,21 @@ import os
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
 from hydra import compose, initialize_config_dir
-from hydra.utils import instantiate
+from hydra.utils import get_method, instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch.nn import functional as F
 
 from tuneforge.cli.build import build, build_model
 from tuneforge.cli.main import config_dir
 from tuneforge.tasks._param_groups import decay_groups
-from tuneforge.tasks.schedulers import warmup_cosine
 
 GOAL = 1.03
 # Debian's dataset-fashion-mnist package puts the IDX files here.
@@ -82,6 +83,11 @@ def compose_train(overrides: list[str]) -> DictConfig:
         return compose("train", overrides=overrides)
 
 
+def schedule(node: DictConfig) -> Callable[..., Any]:
+    """The schedule factory a scheduler config names (warmup_cosine, warmup_stable_decay, ...)."""
+    return get_method(node._target_)
+
+
 def arguments(node: DictConfig) -> dict:
     """A config node's constructor arguments, without Hydra's `_target_` and `_partial_`."""
     return {k: v for k, v in OmegaConf.to_container(node).items() if not k.startswith("_")}
@@ -104,7 +110,9 @@ def train_plain(cfg: DictConfig, epochs: int, limit: int | None) -> list[float]:
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(decay_groups(model), **arguments(cfg.optimizer))
-    scheduler = warmup_cosine(optimizer, total_steps=epochs * steps, **arguments(cfg.scheduler))
+    scheduler = schedule(cfg.scheduler)(
+        optimizer, total_steps=epochs * steps, **arguments(cfg.scheduler)
+    )
     model.train()
     ms_per_step = []
     for _ in range(epochs):
