@@ -31,7 +31,10 @@ def _trained(tmp_path, *overrides: str):
 
 
 def _logged(run_dir, tag: str) -> float:
-    (event,) = EventAccumulator(str(run_dir / "tensorboard")).Reload().Scalars(tag)
+    # Not purged: event files of an in-process run are numbered by a counter of the test process,
+    # and past 9 an empty first file sorts after the one with the data (".10" < ".9").
+    events = EventAccumulator(str(run_dir / "tensorboard"), purge_orphaned_data=False)
+    (event,) = events.Reload().Scalars(tag)
     return event.value
 
 

@@ -99,7 +99,7 @@ def test_generate_repeats_with_a_seed_without_the_training_text(gpt_run, tmp_pat
     text.rename(text.with_suffix(".away"))  # the checkpoint alone must do
     args = ["generate", f"ckpt_path={gpt_run}", "prompt=ROMEO:", "max_new_tokens=40"]
     try:
-        first = run_tuneforge(*args, "num_samples=2", cwd=tmp_path)
+        first = run_tuneforge(*args, "num_samples=2", "hydra.run.dir=first", cwd=tmp_path)
     finally:
         text.with_suffix(".away").rename(text)
     assert first.returncode == 0, first.stderr
@@ -110,8 +110,7 @@ def test_generate_repeats_with_a_seed_without_the_training_text(gpt_run, tmp_pat
     assert again.stdout == first.stdout
     other = run_tuneforge(*args, "num_samples=2", "seed=7", cwd=tmp_path)
     assert other.stdout != first.stdout
-    (run_dir, *_) = sorted((tmp_path / "outputs" / "generate").iterdir())
-    assert (run_dir / "samples.txt").read_text(encoding="utf-8") == first.stdout
+    assert (tmp_path / "first" / "samples.txt").read_text(encoding="utf-8") == first.stdout
 
 
 def test_eval_reproduces_the_test_loss(gpt_run, tmp_path):
