@@ -1,5 +1,7 @@
-"""What the callbacks that draw in TensorBoard share: finding its writer, and telling a batch of
-images or class labels from any other batch (the callbacks ask the data, never a model class)."""
+"""What the callbacks that draw in TensorBoard share: finding its writer, telling a batch of
+images or class labels from any other batch (the callbacks ask the data, never a model class),
+and the two moments most of them draw at: the first training batch, and a classifier's test
+batches."""
 
 from collections.abc import Sequence
 from typing import Any
@@ -78,3 +80,43 @@ def class_names(trainer: L.Trainer, num_classes: int) -> list[str]:
     """A name for each of `num_classes` classes: the data's, else the class indices."""
     names = data_class_names(trainer)
     return names if len(names) == num_classes else [str(index) for index in range(num_classes)]
+
+
+class FirstTrainingBatchView(L.Callback):
+    """A view drawn once, from the first training batch of a fresh run (a resumed run has it
+    already), where a TensorBoard logger is there to draw in."""
+
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        if trainer.global_step > 0 or batch_idx > 0:
+            return
+        writer = tensorboard_writer(trainer)
+        if writer is not None:
+            self.draw(writer, pl_module, batch_inputs(batch))
+
+    def draw(self, writer: SummaryWriter, pl_module: L.LightningModule, inputs: Any) -> None:
+        raise NotImplementedError
+
+
+class ClassifierTestView(L.Callback):
+    """A view of a classifier's test set, handed the logits and labels of each test batch;
+    another task's test batches pass it by."""
+
+    def on_test_batch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        classified = logits_and_labels(outputs, batch)
+        if classified is not None:
+            self.add_batch(trainer, *classified, batch)
+
+    def add_batch(
+        self, trainer: L.Trainer, logits: torch.Tensor, labels: torch.Tensor, batch: Any
+    ) -> None:
+        raise NotImplementedError

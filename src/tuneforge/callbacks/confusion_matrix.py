@@ -10,7 +10,7 @@ from typing import Any
 import lightning as L
 import torch
 
-from tuneforge.callbacks._tensorboard import class_names, logits_and_labels, tensorboard_writer
+from tuneforge.callbacks._tensorboard import ClassifierTestView, class_names, tensorboard_writer
 
 
 def write_confusion_csv(path: Path, counts: torch.Tensor, names: list[str]) -> None:
@@ -51,7 +51,7 @@ def per_class_table(counts: torch.Tensor, names: list[str]) -> str:
     return "\n".join(rows)
 
 
-class ConfusionMatrix(L.Callback):
+class ConfusionMatrix(ClassifierTestView):
     """At the end of a test of a classifier: `test/confusion_matrix` (rows true classes,
     columns predicted, colours normalized per row) and `test/per_class` (precision, recall, F1)
     in TensorBoard, and the counts in `csv_path` for plots and reports.
@@ -71,19 +71,9 @@ class ConfusionMatrix(L.Callback):
     def on_test_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._counts = None
 
-    def on_test_batch_end(
-        self,
-        trainer: L.Trainer,
-        pl_module: L.LightningModule,
-        outputs: Any,
-        batch: Any,
-        batch_idx: int,
-        dataloader_idx: int = 0,
+    def add_batch(
+        self, trainer: L.Trainer, logits: torch.Tensor, labels: torch.Tensor, batch: Any
     ) -> None:
-        classified = logits_and_labels(outputs, batch)
-        if classified is None:
-            return
-        logits, labels = classified
         num_classes = logits.shape[1]
         cells = labels * num_classes + logits.argmax(dim=1)  # row true, column predicted
         counts = torch.bincount(cells, minlength=num_classes**2).view(num_classes, num_classes)

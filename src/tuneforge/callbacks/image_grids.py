@@ -11,11 +11,12 @@ import torch
 from torch.nn import functional as F
 
 from tuneforge.callbacks._tensorboard import (
+    ClassifierTestView,
+    FirstTrainingBatchView,
     batch_inputs,
     class_names,
     for_display,
     is_image_batch,
-    logits_and_labels,
     tensorboard_writer,
 )
 
@@ -30,7 +31,7 @@ def _enlarged(images: torch.Tensor) -> torch.Tensor:
     return F.interpolate(images, scale_factor=factor, mode="nearest") if factor > 1 else images
 
 
-class TrainingImages(L.Callback):
+class TrainingImages(FirstTrainingBatchView):
     """The first training batch of a fresh run as a grid, `data/train_images`: the images after
     cleaning and augmentation, as the model receives them (before MixUp or CutMix, which mix
     batches inside the training step).
@@ -42,14 +43,8 @@ class TrainingImages(L.Callback):
     def __init__(self, max_images: int = 64) -> None:
         self.max_images = max_images
 
-    def on_train_batch_start(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
-    ) -> None:
-        if trainer.global_step > 0 or batch_idx > 0:
-            return
-        writer = tensorboard_writer(trainer)
-        images = batch_inputs(batch)
-        if writer is None or not is_image_batch(images):
+    def draw(self, writer: Any, pl_module: L.LightningModule, images: Any) -> None:
+        if not is_image_batch(images):
             return
         from torchvision.utils import make_grid
 
@@ -57,7 +52,7 @@ class TrainingImages(L.Callback):
         writer.add_image("data/train_images", make_grid(shown, nrow=8, pad_value=1.0), 0)
 
 
-class MisclassifiedImages(L.Callback):
+class MisclassifiedImages(ClassifierTestView):
     """The test images the model gets most wrong (lowest probability for the true class), each
     titled with its true and predicted class, as `test/misclassified`.
 
@@ -76,19 +71,12 @@ class MisclassifiedImages(L.Callback):
     def on_test_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._worst = None
 
-    def on_test_batch_end(
-        self,
-        trainer: L.Trainer,
-        pl_module: L.LightningModule,
-        outputs: Any,
-        batch: Any,
-        batch_idx: int,
-        dataloader_idx: int = 0,
+    def add_batch(
+        self, trainer: L.Trainer, logits: torch.Tensor, labels: torch.Tensor, batch: Any
     ) -> None:
-        classified, images = logits_and_labels(outputs, batch), batch_inputs(batch)
-        if classified is None or not is_image_batch(images) or tensorboard_writer(trainer) is None:
+        images = batch_inputs(batch)
+        if not is_image_batch(images) or tensorboard_writer(trainer) is None:
             return
-        logits, labels = classified
         self._num_classes = logits.shape[1]
         probabilities = logits.float().softmax(dim=1)
         predicted = probabilities.argmax(dim=1)

@@ -8,12 +8,12 @@ from typing import Any
 import lightning as L
 import torch
 
-from tuneforge.callbacks._tensorboard import batch_inputs, tensorboard_writer
+from tuneforge.callbacks._tensorboard import FirstTrainingBatchView
 
 log = logging.getLogger(__name__)
 
 
-class ModelGraph(L.Callback):
+class ModelGraph(FirstTrainingBatchView):
     """Trace the model on `samples` inputs of the first training batch of a fresh run and
     write its graph.
 
@@ -29,14 +29,8 @@ class ModelGraph(L.Callback):
     def __init__(self, samples: int = 1) -> None:
         self.samples = samples
 
-    def on_train_batch_start(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
-    ) -> None:
-        if trainer.global_step > 0 or batch_idx > 0:
-            return
-        writer = tensorboard_writer(trainer)
-        inputs = batch_inputs(batch)
-        if writer is None or not isinstance(inputs, torch.Tensor):
+    def draw(self, writer: Any, pl_module: L.LightningModule, inputs: Any) -> None:
+        if not isinstance(inputs, torch.Tensor):
             return
         model = getattr(pl_module, "model", pl_module)
         try:

@@ -6,10 +6,10 @@ from typing import Any
 import lightning as L
 import torch
 
-from tuneforge.callbacks._tensorboard import class_names, logits_and_labels, tensorboard_writer
+from tuneforge.callbacks._tensorboard import ClassifierTestView, class_names, tensorboard_writer
 
 
-class PrCurves(L.Callback):
+class PrCurves(ClassifierTestView):
     """At the end of a test of a classifier, `test/pr_curve/CLASS` for each class, one vs rest
     on the softmax probabilities.
 
@@ -29,19 +29,9 @@ class PrCurves(L.Callback):
     def on_test_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._positives = self._negatives = None
 
-    def on_test_batch_end(
-        self,
-        trainer: L.Trainer,
-        pl_module: L.LightningModule,
-        outputs: Any,
-        batch: Any,
-        batch_idx: int,
-        dataloader_idx: int = 0,
+    def add_batch(
+        self, trainer: L.Trainer, logits: torch.Tensor, labels: torch.Tensor, batch: Any
     ) -> None:
-        classified = logits_and_labels(outputs, batch)
-        if classified is None:
-            return
-        logits, labels = classified
         num_classes, bins = logits.shape[1], self.num_thresholds
         probabilities = logits.float().softmax(dim=1)  # (B, classes)
         bucket = (probabilities * (bins - 1)).long()  # (B, classes), in [0, bins - 1]
