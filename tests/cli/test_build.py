@@ -20,6 +20,20 @@ def test_build_sizes_the_model_from_the_data(tmp_path):
     assert built.config["paths"]["output_dir"] == str(tmp_path)
 
 
+def test_channels_last_puts_weights_and_batches_in_that_order_and_trains(tmp_path):
+    built = build(compose_config("train", ["channels_last=true", "debug=fast"]), tmp_path)
+    convolutions = [m for m in built.model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convolutions
+    assert all(c.weight.is_contiguous(memory_format=torch.channels_last) for c in convolutions)
+    seen = []
+    # The last convolution's input has many channels: a one-channel image is both orders at once.
+    convolutions[-1].register_forward_pre_hook(lambda _, args: seen.append(args[0]))
+    built.trainer.fit(built.task, datamodule=built.datamodule)
+    assert seen[0].shape[1] > 1 and not seen[0].is_contiguous()
+    assert seen[0].is_contiguous(memory_format=torch.channels_last)
+    assert built.trainer.global_step == 1
+
+
 def test_mixup_reaches_the_task_and_trains(tmp_path):
     cfg = compose_config("train", ["augmentation.mixup_alpha=0.2", "debug=fast"])
     built = build(cfg, tmp_path)

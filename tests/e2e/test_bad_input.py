@@ -44,6 +44,17 @@ TRAIN_CASES = [
     ),
     (["model=gpt"], 2, ["GPT needs block_size, vocab_size", "choose a model that fits"]),
     (
+        [
+            "data=text_lm",
+            f"data.path={SHAKESPEARE}",
+            "model=gpt",
+            "task=language_modeling",
+            "channels_last=true",
+        ],
+        2,
+        ["channels_last=true is for convolutional models", "leave channels_last=false"],
+    ),
+    (
         ["data=text_lm", f"data.path={SHAKESPEARE}", "model=cnn"],
         2,
         ["CNN needs input_shape, num_classes", "choose a model that fits"],

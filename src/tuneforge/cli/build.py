@@ -332,6 +332,11 @@ def build(cfg: DictConfig, run_dir: str | Path, data_state: dict | None = None) 
     optimizer = _instantiate(cfg.optimizer, "optimizer")
     _try_optimizer(optimizer, model)
     scheduler = _instantiate(cfg.scheduler, "scheduler") if cfg.get("scheduler") else None
+    if cfg.get("channels_last") and "channels_last" not in cfg.task:
+        raise ConfigError(
+            f"channels_last=true is for convolutional models on images (task=classification); "
+            f"{cfg.task._target_.rsplit('.', 1)[-1]} takes no images: leave channels_last=false"
+        )
     task_inputs = _data_inputs(cfg.task._target_, cfg.task, spec, "task")
     mixing = _batch_mixing(cfg.get("augmentation", {}), spec)
     if mixing is not None:

@@ -44,6 +44,7 @@ TRAIN_SCHEMA: dict[str, Any] = {
     "test": bool,
     "ema": float | None,
     "compile": bool | None,
+    "channels_last": bool | None,
     "tf32": bool | None,
     "tune": Literal["batch_size", "lr"] | None,
     # Optional, so a checkpoint's stored config from before they existed still builds.
