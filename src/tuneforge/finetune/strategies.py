@@ -73,7 +73,10 @@ def plan(
         raise ValueError(
             f"strategy={strategy!r} is not known; choose one of {', '.join(STRATEGIES)}"
         )
-    groups = layer_groups(model)
+    # Only these strategies need the layer groups (for a timm-style model, finding them imports
+    # timm, about 60 MiB: a plain full run does not pay for it).
+    needs_groups = strategy in ("linear_probe", "freeze", "llrd", "gradual_unfreeze")
+    groups = layer_groups(model) if needs_groups else []
     decided = Plan()
     if strategy == "linear_probe":
         decided.frozen = {name for group in groups[:-1] for name in group}
