@@ -1,6 +1,7 @@
 """Stop at a NaN or infinite training loss before the weights take it, or skip a few such steps."""
 
 import logging
+import math
 from typing import Any
 
 import lightning as L
@@ -54,9 +55,10 @@ class NonFiniteLoss(L.Callback):
     def on_before_backward(
         self, trainer: L.Trainer, pl_module: L.LightningModule, loss: torch.Tensor
     ) -> None:
-        if bool(torch.isfinite(loss.detach()).all()):
+        # One number read per step (a NaN or infinity anywhere makes the sum non-finite).
+        value = loss.detach().float().sum().item()
+        if math.isfinite(value):
             return
-        value = float(loss.detach().float().sum())
         if self.skipped >= self.skip:
             raise NonFiniteLossError(trainer.global_step, value, self.skip)
         self.skipped += 1

@@ -81,8 +81,10 @@ class ResumeState(L.Callback):
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, idx: int
     ) -> None:
         # Before the checkpoint callbacks, which Lightning runs last.
+        if not trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
+            return
         loader = self._loader(trainer)
-        if trainer.fit_loop.epoch_loop.batch_progress.is_last_batch and loader is not None:
+        if loader is not None:
             loader.end_pass()
 
     @staticmethod
