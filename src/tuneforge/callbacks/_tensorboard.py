@@ -10,6 +10,8 @@ import lightning as L
 import torch
 from torch.utils.tensorboard import SummaryWriter
 
+from tuneforge.callbacks._base import Callback
+
 
 def tensorboard_writer(trainer: L.Trainer) -> SummaryWriter | None:
     """The run's TensorBoard writer on rank 0; None on other ranks or without a TensorBoard
@@ -82,7 +84,7 @@ def class_names(trainer: L.Trainer, num_classes: int) -> list[str]:
     return names if len(names) == num_classes else [str(index) for index in range(num_classes)]
 
 
-class FirstTrainingBatchView(L.Callback):
+class FirstTrainingBatchView(Callback):
     """A view drawn once, from the first training batch of a fresh run (a resumed run has it
     already), where a TensorBoard logger is there to draw in."""
 
@@ -99,7 +101,7 @@ class FirstTrainingBatchView(L.Callback):
         raise NotImplementedError
 
 
-class ClassifierTestView(L.Callback):
+class ClassifierTestView(Callback):
     """A view of a classifier's test set, handed the logits and labels of each test batch;
     another task's test batches pass it by."""
 

@@ -6,6 +6,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import lightning as L
 
+from tuneforge.callbacks._base import Callback
 from tuneforge.callbacks._tensorboard import tensorboard_writer
 
 
@@ -23,7 +24,7 @@ def _code_block(text: str) -> str:
     return "    " + text.rstrip().replace("\n", "\n    ")
 
 
-class DataReport(L.Callback):
+class DataReport(Callback):
     """At the start of a fresh run, `data/cleaning`: the per-column table the terminal shows
     (kinds, missing cells and what filled them, outliers clipped or dropped), then the whole
     report (rows dropped and why, class counts) as JSON. A DataModule without a cleaning report

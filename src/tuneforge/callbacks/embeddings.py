@@ -7,6 +7,7 @@ import lightning as L
 import torch
 from torch.nn import functional as F
 
+from tuneforge.callbacks._base import Callback
 from tuneforge.callbacks._tensorboard import (
     batch_inputs,
     data_class_names,
@@ -29,7 +30,7 @@ class HasFeatures(Protocol):
     def forward_head(self, x: Any, pre_logits: bool = False) -> torch.Tensor: ...
 
 
-class Embeddings(L.Callback):
+class Embeddings(Callback):
     """The pooled backbone features (`forward_head(forward_features(x), pre_logits=True)`) of
     the first `max_points` test samples, as the `test/embeddings` projector.
 

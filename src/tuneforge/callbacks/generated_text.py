@@ -5,6 +5,8 @@ from typing import Protocol
 import lightning as L
 import torch
 
+from tuneforge.callbacks._base import Callback
+
 
 class Generates(Protocol):
     """A model that samples continuations (our GPT, or any model with the same method)."""
@@ -20,7 +22,7 @@ class Tokenizes(Protocol):
     def decode(self, ids: list[int]) -> str: ...
 
 
-class GeneratedText(L.Callback):
+class GeneratedText(Callback):
     """After each validation, sample `max_new_tokens` after `prompt` and log the text as
     `samples/generated` at the current step, so a run shows how its writing improves.
 

@@ -5,12 +5,13 @@ import logging
 import lightning as L
 from torch import nn
 
+from tuneforge.callbacks._base import Callback
 from tuneforge.finetune.strategies import frozen_at, norms_within
 
 log = logging.getLogger(__name__)
 
 
-class GradualUnfreeze(L.Callback):
+class GradualUnfreeze(Callback):
     """At each epoch start, freeze the layer groups not yet due (their BatchNorm statistics too)
     and let the rest train. The optimizer already holds every parameter, so a group starts moving
     as soon as it has gradients.

@@ -4,10 +4,11 @@ Distributions tabs. Off by default: it costs a pass over every parameter each ti
 import lightning as L
 from torch.optim import Optimizer
 
+from tuneforge.callbacks._base import Callback
 from tuneforge.callbacks._tensorboard import tensorboard_writer
 
 
-class WeightHistograms(L.Callback):
+class WeightHistograms(Callback):
     """Every `every_n_steps` optimizer steps, `weights/NAME` and `gradients/NAME` for each
     trainable parameter of the model; the gradients as backward left them (unscaled under mixed
     precision, before clipping).

@@ -4,8 +4,10 @@ import math
 
 import lightning as L
 
+from tuneforge.callbacks._base import Callback
 
-class MonitoredBest(L.Callback):
+
+class MonitoredBest(Callback):
     """Remembers the best `metric` seen at the end of each validation, and when it was seen.
 
     Args:

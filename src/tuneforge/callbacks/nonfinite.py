@@ -7,6 +7,8 @@ from typing import Any
 import lightning as L
 import torch
 
+from tuneforge.callbacks._base import Callback
+
 log = logging.getLogger(__name__)
 
 CAUSES = (
@@ -28,7 +30,7 @@ class NonFiniteLossError(RuntimeError):
         )
 
 
-class NonFiniteLoss(L.Callback):
+class NonFiniteLoss(Callback):
     """Checks each training loss before its backward pass. A NaN or infinite one stops the run
     with NonFiniteLossError, so no optimizer step and no checkpoint ever holds it; with `skip`,
     up to that many such steps are dropped instead: the buffers that the forward pass moved

@@ -5,8 +5,10 @@ from typing import Any
 
 from lightning.pytorch.callbacks import RichProgressBar
 
+from tuneforge.callbacks._base import Callback
 
-class ProgressBar(RichProgressBar):
+
+class ProgressBar(RichProgressBar, Callback):
     """RichProgressBar whose training bar is redrawn at most `refresh_per_second` times a second.
 
     At every step Lightning's bar reads the logged metrics and redraws itself, which costs a small

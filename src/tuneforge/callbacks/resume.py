@@ -8,6 +8,8 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
+from tuneforge.callbacks._base import Callback
+
 
 def random_states() -> dict[str, Any]:
     """Python's, NumPy's and torch's global random states (every CUDA device's too), as plain
@@ -35,7 +37,7 @@ def set_random_states(states: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
-class ResumeState(L.Callback):
+class ResumeState(Callback):
     """Saves the global random states and the training loader's place in its pass with each
     checkpoint, and puts them back when a resumed run starts training.
 
@@ -94,7 +96,7 @@ class ResumeState(L.Callback):
         return loader if hasattr(loader, "end_pass") else None
 
 
-class StepCheckpoint(ModelCheckpoint):
+class StepCheckpoint(ModelCheckpoint, Callback):
     """ModelCheckpoint(every_n_train_steps=N) whose save at a batch that a validation follows
     waits for the end of that validation (set `save_on_train_epoch_end=False` with it).
 

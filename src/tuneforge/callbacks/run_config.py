@@ -2,12 +2,11 @@
 
 from typing import Any
 
-import lightning as L
-
+from tuneforge.callbacks._base import Callback
 from tuneforge.checkpoint_keys import CHECKPOINT_KEY
 
 
-class StoreRunConfig(L.Callback):
+class StoreRunConfig(Callback):
     """Adds `{"config": ..., "version": ..., "data_spec": ...}` under `checkpoint["tuneforge"]`.
 
     `data_spec` holds what the data told the model (vocabulary size, input shape, ...), so a

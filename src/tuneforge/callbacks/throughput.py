@@ -14,6 +14,8 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import ThroughputMonitor
 
+from tuneforge.callbacks._base import Callback
+
 
 def _batch_size(batch: Any) -> int:
     """Samples in a batch: the first dimension of its inputs (a tensor, or the first of a tuple)."""
@@ -35,7 +37,7 @@ def peak_memory_gib(device: torch.device) -> float:
     return peak / (2**30 if sys.platform == "darwin" else 2**20)
 
 
-class Throughput(ThroughputMonitor):
+class Throughput(ThroughputMonitor, Callback):
     """Logs `train/device/samples_per_sec`, `train/device/batches_per_sec` (its inverse is the
     step time), `train/device/items_per_sec` (tokens, for data of token ids),
     `train/device/mfu` where both the model's FLOPs and the device's peak are known (no peak is

@@ -7,10 +7,12 @@ from typing import Any
 
 import lightning as L
 
+from tuneforge.callbacks._base import Callback
+
 log = logging.getLogger(__name__)
 
 
-class TrialPruning(L.Callback):
+class TrialPruning(Callback):
     """Reports `metric` after each validation to trial `number` of the study, which it opens
     through the study's database, so the trial may run in any process or on any machine. When the
     pruner says so, training stops cleanly: the run keeps its folder and checkpoints, and
