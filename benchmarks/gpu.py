@@ -40,6 +40,7 @@ NANOGPT_VAL_LOSS = 1.4697
 GPT2_SMALL = {"n_layer": 12, "n_head": 12, "n_embd": 768, "block_size": 1024, "vocab_size": 50304}
 NANOGPT_CHAR = [
     "experiment=gpt_shakespeare_char",
+    "scheduler=cosine",  # nanoGPT's schedule (the experiment's own is wsd)
     "trainer=gpu",
     "compile=true",
     "model.n_layer=6",

@@ -53,3 +53,23 @@ def test_memory_measures_every_row_in_its_own_process():
     peaks = [int(re.search(rf"^{re.escape(r)}.*? (\d+) +[\d.]+ ", out, re.M)[1]) for r in rows]
     assert peaks[0] < peaks[1] < peaks[3]  # torch alone, then training, then the framework
     assert VERDICT.search(out)
+
+
+def test_the_gpu_benchmark_configures_what_it_says(monkeypatch):
+    """gpu.py runs only on a GPU; what it builds is checked here, so that the run a GPU is lent
+    for does not fail on a renamed key or argument."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import gpu
+    import torch
+    from overhead import compose_train
+
+    from tuneforge.models import GPT
+
+    cfg = compose_train([*gpu.NANOGPT_CHAR, f"data.path={SHAKESPEARE}"])
+    assert (cfg.model.n_layer, cfg.model.n_embd, cfg.data.block_size) == (6, 384, 256)
+    assert cfg.scheduler._target_.endswith("warmup_cosine") and cfg.trainer.max_steps == 5000
+    with torch.device("meta"):
+        model = GPT(**gpu.GPT2_SMALL, dropout=0.0, bias=False)
+    assert round(model.num_params() / 1e6) == 124  # GPT-2 small, as nanoGPT counts it
+    inputs, targets = next(iter(gpu.random_tokens(batch=2, steps=1)))
+    assert inputs.shape == targets.shape == (2, gpu.GPT2_SMALL["block_size"])
