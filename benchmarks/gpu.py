@@ -21,7 +21,6 @@ Run: .venv/bin/python benchmarks/gpu.py --data PATH/tinyshakespeare.txt [--steps
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -32,9 +31,9 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from _child import child_env
 from _val_loss_times import FILE_VARIABLE
 
-HERE = Path(__file__).resolve().parent
 TUNEFORGE = str(Path(sys.executable).parent / "tuneforge")
 NANOGPT_VAL_LOSS = 1.4697
 GPT2_SMALL = {"n_layer": 12, "n_head": 12, "n_embd": 768, "block_size": 1024, "vocab_size": 50304}
@@ -129,7 +128,6 @@ def nanogpt_char(data: str) -> list[dict]:
     """Each validation of tuneforge's run of nanoGPT's shakespeare-char GPU configuration."""
     with tempfile.TemporaryDirectory() as folder:
         times = Path(folder) / "val_times.jsonl"
-        pythonpath = os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))
         command = [
             TUNEFORGE,
             "train",
@@ -137,7 +135,7 @@ def nanogpt_char(data: str) -> list[dict]:
             f"data.path={data}",
             f"hydra.run.dir={folder}/run",
         ]
-        env = {**os.environ, "PYTHONPATH": pythonpath, FILE_VARIABLE: str(times)}
+        env = child_env(**{FILE_VARIABLE: str(times)})
         done = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True)
         if done.returncode != 0:
             raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")

@@ -22,9 +22,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _train_time import FILE_VARIABLE
+from _child import child_env
+from _train_time import FILE_VARIABLE, WARMUP_STEPS
 
-HERE = Path(__file__).resolve().parent
 TUNEFORGE = str(Path(sys.executable).parent / "tuneforge")
 # Label -> processes, overrides, environment. Lightning gives each DDP rank cpu_count / ranks
 # torch threads; the third row gives one process that many too, to tell the threads' share.
@@ -50,7 +50,6 @@ def samples_per_second(
     """Samples per second of one run of `steps` optimizer steps on global batches of `batch`."""
     run_dir = tempfile.mkdtemp(dir=cwd)
     timing = Path(run_dir) / "timing.json"
-    pythonpath = os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))
     command = [
         TUNEFORGE,
         "train",
@@ -61,7 +60,7 @@ def samples_per_second(
         "trainer.max_epochs=-1",
         f"hydra.run.dir={run_dir}",
     ]
-    env = {**os.environ, **extra_env, "PYTHONPATH": pythonpath, FILE_VARIABLE: str(timing)}
+    env = child_env(**extra_env, **{FILE_VARIABLE: str(timing)})
     done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
@@ -75,6 +74,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=256, help="samples per optimizer step")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each setup")
     args = parser.parse_args()
+    if args.steps <= WARMUP_STEPS:
+        parser.error(f"--steps must be above the {WARMUP_STEPS} untimed warmup steps")
     load = os.getloadavg()[0]
     rates: dict[str, list[float]] = {label: [] for label in SETUPS}
     with tempfile.TemporaryDirectory() as cwd:

@@ -23,9 +23,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from _child import child_env
 from _first_step import FILE_VARIABLE
 
-HERE = Path(__file__).resolve().parent
 TUNEFORGE = str(Path(sys.executable).parent / "tuneforge")
 FIRST_STEP = "tuneforge train, to the first optimizer step"
 FLOOR = "import torch, lightning"
@@ -69,8 +69,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="runs of each command")
     args = parser.parse_args()
 
-    pythonpath = os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))
-    env = {**os.environ, "PYTHONPATH": pythonpath}
+    env = child_env()
     times: dict[str, list[float]] = {label: [] for label in [*COMMANDS, FIRST_STEP]}
     with tempfile.TemporaryDirectory() as cwd:
         for _ in range(args.repeats):
