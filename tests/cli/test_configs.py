@@ -123,3 +123,24 @@ def test_every_model_builds_from_what_its_data_tells(model):
     required = REQUIRED.get(("model", model), [])
     built = build_model(compose_config("train", [f"model={model}", *required]).model, SPECS[kind])
     assert built(BATCHES[kind]()).shape[0] == 2
+
+
+TEXTS = ["data=text_classification", *REQUIRED[("data", "text_classification")]]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "model", "task"),
+    [
+        (["data=csv", *REQUIRED[("data", "csv")]], "MLP", "ClassificationTask"),
+        (TEXTS, "LSTMClassifier", "ClassificationTask"),
+        (["data=text_lm"], "GPT", "LanguageModelingTask"),
+        ([*TEXTS, "model=transformer"], "TransformerClassifier", "ClassificationTask"),
+        (["data=text_lm", "model=lstm"], "LSTMClassifier", "LanguageModelingTask"),
+        (["experiment=digits_mlp"], "MLP", "ClassificationTask"),
+        ([], "CNN", "ClassificationTask"),
+    ],
+)
+def test_each_data_kind_picks_a_model_and_task_unless_one_is_chosen(overrides, model, task):
+    cfg = compose_config("train", overrides)
+    assert cfg.model._target_ == f"tuneforge.models.{model}"
+    assert cfg.task._target_ == f"tuneforge.tasks.{task}"

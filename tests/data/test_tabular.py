@@ -107,6 +107,18 @@ def test_rows_missing_numbers_can_be_dropped(messy):
     assert dm.report["columns"]["weight"]["action"] == "rows dropped"
 
 
+def test_infinities_count_as_missing_numbers(tmp_path):
+    rows = pet_rows(messy=False)
+    for i, cell in {4: "inf", 9: "-inf", 13: "1e999", 20: "?"}.items():
+        rows[i][2] = cell
+    path = write_csv(tmp_path / "pets.csv", rows)
+    weight = setup_csv(path).report["columns"]["weight"]
+    assert (weight["missing"], weight["infinite"]) == (4, 3)
+    dropped = setup_csv(path, numeric_missing="drop")
+    assert dropped.report["rows"]["missing_numeric"] == 4
+    assert all(dropped.splits[name].inputs.isfinite().all() for name in SPLITS)
+
+
 def test_outliers_are_dropped_from_training_rows_only(tmp_path):
     path = write_csv(tmp_path / "pets.csv", pet_rows(outliers=(41, 43, 45, 47, 49, 51)))
     dm = setup_csv(path, outliers="drop")
@@ -280,6 +292,14 @@ def test_a_class_too_rare_to_stratify_still_splits(tmp_path):
 
 
 TEN_ROWS = ("x,label\n" + "".join(f"{i}.5,{'ab'[i % 2]}\n" for i in range(10))).encode()
+INFINITE_ROWS = (
+    "x,z,label\n" + "".join(f"{('inf', '-inf', '')[i % 3]},{i},{'ab'[i % 2]}\n" for i in range(10))
+).encode()
+ONE_CLASS_ROWS = ("x,label\n" + "".join(f"{i}.5,a\n" for i in range(10))).encode()
+CONSTANT_ROWS = ("x,label\n" + "".join(f"{i}.5,2.5\n" for i in range(10))).encode()
+INFINITE_TARGET_ROWS = (
+    "x,label\n" + "".join(f"{i}.5,{i}.25\n" for i in range(9)) + "9,inf\n"
+).encode()
 NEGATIVE_ROWS = ("x,label\n" + "".join(f"-{i}.5,{'ab'[i % 2]}\n" for i in range(10))).encode()
 
 
@@ -296,6 +316,14 @@ NEGATIVE_ROWS = ("x,label\n" + "".join(f"-{i}.5,{'ab'[i % 2]}\n" for i in range(
         (b"id,label\n1,a\n2,b\n3,a\n", {}, "no feature column"),
         (b"x,label\n1.5,a\n2.5,b\n", {}, "2 usable rows, too few to split"),
         (TEN_ROWS, {"task": "regression"}, "cannot be regressed"),
+        (
+            INFINITE_ROWS,
+            {},
+            r"column 'x' .* no finite number \(7 infinite, 3 missing cells\); remove",
+        ),
+        (ONE_CLASS_ROWS, {}, "holds one class, 'a', in all 10 usable rows; a classifier needs two"),
+        (CONSTANT_ROWS, {}, "holds one value, 2.5, in all 10 usable rows; there is nothing to"),
+        (INFINITE_TARGET_ROWS, {}, r"holds 'inf' \(1 of 10 rows\), which cannot be regressed"),
     ],
 )
 def test_unreadable_tables_raise_one_line_naming_file_and_fix(tmp_path, content, options, message):
@@ -304,6 +332,12 @@ def test_unreadable_tables_raise_one_line_naming_file_and_fix(tmp_path, content,
     with pytest.raises(ValueError, match=message) as error:
         setup_csv(path, **{"target": "label", **options})
     assert "\n" not in str(error.value) and "faulty.csv" in str(error.value)
+
+
+def test_a_class_missing_from_the_training_split_is_refused(tmp_path):
+    path = task_table(tmp_path, ["a"] * 7 + ["b"] + ["a"] * 32)
+    with pytest.raises(ValueError, match=r"training split holds only class 'a'.*\('b': 1\)"):
+        setup_csv(path, target="y", split_seed=3)  # this seed puts the one 'b' in val or test
 
 
 def test_log1p_refuses_negative_training_numbers(tmp_path):
@@ -320,6 +354,10 @@ def test_missing_files_and_columns_are_named(tmp_path, messy):
     partial = write_csv(tmp_path / "partial.csv", [["21"]], header=["age"])
     with pytest.raises(ValueError, match=r"predict.input .*partial.csv' lacks .*weight, color"):
         dm.read_inputs(partial)
+    with pytest.raises(ValueError, match=r"predict.input .* is a folder, but it takes one file"):
+        dm.read_inputs(tmp_path)
+    with pytest.raises(ValueError, match=r"data.path .* is a folder, .*pass the path of a CSV"):
+        setup_csv(tmp_path)
 
 
 @pytest.mark.parametrize(

@@ -275,7 +275,10 @@ BAD_FILES = {
     "ragged.csv": (b"sentiment,text\npositive,ok\nnegative,a,b\n", "line 3 has 3 fields"),
     "bad.jsonl": (b'{"text": "a", "sentiment": "x"}\n{"text": "b" "sentiment": 1}\n', "line 2"),
     "list.jsonl": (b'{"text": "a", "sentiment": "x"}\n[1, 2]\n', "line 2 holds a JSON list"),
-    "one.csv": (b"sentiment,text\npositive,a\npositive,b\n,c\n", "holds only 'positive'"),
+    "one.csv": (
+        b"sentiment,text\npositive,a\npositive,b\n,c\n",
+        "holds one class, 'positive', in all 2 usable rows; a classifier needs two or more",
+    ),
 }
 
 
@@ -287,6 +290,21 @@ def test_unreadable_files_raise_one_line_naming_file_and_fix(tmp_path, name):
     with pytest.raises(error, match=message) as raised:
         setup_texts(path)
     assert "\n" not in str(raised.value) and str(path) in str(raised.value)
+
+
+def test_a_class_missing_from_the_training_split_is_refused(tmp_path):
+    rows = b"".join(b"positive,text %d\n" % i for i in range(39))
+    path = _write(tmp_path / "rare.csv", b"sentiment,text\n" + rows + b"no,x\n")
+    with pytest.raises(ValueError, match=r"training split holds only class 'positive'.*'no': 1"):
+        setup_texts(path, seed=6)  # this seed puts the one 'no' row in val or test
+
+
+def test_a_folder_is_refused_as_data_and_as_inputs(sample, tmp_path):
+    message = "is a folder, but it takes one file; pass a CSV or JSONL file"
+    with pytest.raises(ValueError, match=f"data.path .*{message}"):
+        setup_texts(tmp_path)
+    with pytest.raises(ValueError, match=f"predict.input .*{message}"):
+        setup_texts(sample).read_inputs(tmp_path)
 
 
 def test_wrong_encoding_names_the_one_to_try():

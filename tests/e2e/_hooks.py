@@ -12,8 +12,9 @@ import torch
 
 class PauseAt(L.Callback):
     """Prints `PAUSED <where>` on stdout at the start of training step `step`, or of the second
-    batch of the validation after epoch `val_epoch`, then waits there for a signal (the test's
-    SIGKILL). -1: not at that point."""
+    batch of the validation after epoch `val_epoch`, then waits there for a signal: SIGKILL ends
+    the run there; SIGTERM or SIGINT goes to the run's handler, as if it came mid-step. -1: not
+    at that point."""
 
     def __init__(self, step: int = -1, val_epoch: int = -1) -> None:
         self.step, self.val_epoch = step, val_epoch
@@ -29,9 +30,13 @@ class PauseAt(L.Callback):
 
     @staticmethod
     def _pause(where: str) -> None:
+        # Held from the print on, so that one sent as soon as it is read is not missed.
+        signals = {signal.SIGTERM, signal.SIGINT}
+        signal.pthread_sigmask(signal.SIG_BLOCK, signals)
         print(f"PAUSED {where}", flush=True)
-        while True:
-            signal.pause()
+        received = signal.sigwait(signals)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, signals)
+        signal.raise_signal(received)  # now to the run's own handler
 
 
 class FillDiskAt(L.Callback):

@@ -64,6 +64,32 @@ TRAIN_CASES = [
     (["data=csv", "data.path=empty.csv", "data.target=x"], 3, ["'empty.csv' is empty", "header"]),
     (["data=csv", "data.path=two.csv", "data.target=x"], 3, ["target='x'", "columns: a, b"]),
     (["data=text_lm", "data.path=empty.txt", "model=gpt"], 3, ["'empty.txt' is empty"]),
+    # tables and texts that would train on nothing, or on a model that cannot read them
+    (
+        ["data=csv", "data.path=infinite.csv", "data.target=y"],
+        3,
+        ["column 'x' of 'infinite.csv' holds no finite number", "remove the column"],
+    ),
+    (
+        ["data=csv", "data.path=one_class.csv", "data.target=y"],
+        3,
+        ["data.target='y'", "holds one class, 'a', in all 20 usable rows", "choose another"],
+    ),
+    (
+        [
+            "data=text_classification",
+            "data.path=one_class.csv",
+            "data.text_column=x",
+            "data.label_column=y",
+        ],
+        3,
+        ["data.label_column='y'", "holds one class, 'a'", "a classifier needs two or more"],
+    ),
+    (
+        ["data=csv", "data.path=table.csv", "data.target=y", "model=cnn"],
+        2,
+        ["model: this data is a table, whose rows CNN cannot take; choose model=mlp"],
+    ),
 ]
 
 
@@ -88,6 +114,10 @@ def test_bad_train_input(tmp_path, args, code, fragments):
     (tmp_path / "empty.csv").write_text("")
     (tmp_path / "two.csv").write_text("a,b\n1,2\n")
     (tmp_path / "empty.txt").write_text("")
+    rows = [f"{i}.5,{'ab'[i % 2]}\n" for i in range(20)]
+    (tmp_path / "table.csv").write_text("x,y\n" + "".join(rows))
+    (tmp_path / "one_class.csv").write_text("x,y\n" + "".join(r[:-2] + "a\n" for r in rows))
+    (tmp_path / "infinite.csv").write_text("x,z,y\n" + "".join(f"inf,{r}" for r in rows))
     run_dir = tmp_path / "run"
     result = run_tuneforge("train", *args, f"hydra.run.dir={run_dir}", cwd=tmp_path)
     assert_one_line_error(result, code, fragments)
@@ -152,7 +182,13 @@ def test_full_traceback_on_request(tmp_path):
 def test_bad_predict_inputs(default_run, tmp_path):
     best = default_run / "checkpoints" / "best.ckpt"
     (tmp_path / "short.csv").write_text("1,2,3\n")
-    for name, fragment in {"none.csv": "does not exist", "short.csv": "shape (1, 3)"}.items():
+    (tmp_path / "inputs").mkdir()
+    fragments = {
+        "none.csv": "does not exist",
+        "short.csv": "shape (1, 3)",
+        "inputs": "is a folder, but it takes one file; pass a .csv or .npy file",
+    }
+    for name, fragment in fragments.items():
         run_dir = tmp_path / f"run_{name}"
         result = run_tuneforge(
             "predict",

@@ -150,10 +150,14 @@ def test_generate_from_a_classifier_says_it_does_not_generate(default_run, tmp_p
 
 
 def _trained_gpt(run_dir: Path):
+    from omegaconf import OmegaConf
+
     from tuneforge.cli._inference import trained_model
 
     path = run_dir / "checkpoints" / "best.ckpt"
-    return trained_model(torch.load(path, weights_only=True), path, trust=False).eval()
+    checkpoint = torch.load(path, weights_only=True)
+    verb = OmegaConf.create({"paths": {}})
+    return trained_model(checkpoint, path, False, verb, run_dir / "rebuilt").eval()
 
 
 def test_hf_export_gives_transformers_the_same_logits(gpt_run, tmp_path):

@@ -1,7 +1,7 @@
-"""Never lose a run: `kill -9` at random steps, during a validation too, then `resume=auto` in the
-same folder ends bit for bit where an uninterrupted run ends; a second run is refused a folder
-that a live run holds; a NaN loss stops the run with its checkpoints kept; a full disk and a
-read-only folder are one line each."""
+"""Never lose a run: `kill -9` at random steps, during a validation too, or SIGTERM (exit 143, one
+line), then `resume=auto` in the same folder ends bit for bit where an uninterrupted run ends; a
+second run is refused a folder that a live run holds; a NaN loss stops the run with its checkpoints
+kept; a full disk and a read-only folder are one line each."""
 
 import json
 import os
@@ -154,6 +154,32 @@ def test_a_second_run_in_a_live_runs_folder_is_refused(killed_three_times):
         result.stderr
     )
     assert refused["config_after"] == refused["config_kept"]  # the live run's .hydra/ untouched
+
+
+def test_sigterm_stops_a_run_in_one_line_and_resume_auto_ends_it_as_uninterrupted(
+    killed_three_times, tmp_path
+):
+    step = random.randrange(15)  # stopped at the end of the next step (within its validation)
+    run_dir, logs = tmp_path / "terminated", [tmp_path / "terminated.err", tmp_path / "resumed.err"]
+    process = _run_until_paused(run_dir, logs[0], step=step)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait() == 143, f"step {step}: {logs[0].read_text()[-3000:]}"
+    process.stdout.close()
+    errors = [line for line in logs[0].read_text().splitlines() if line.startswith("error:")]
+    assert errors == [
+        f"error: stopped by SIGTERM at epoch {step // 5}, step {step + 1}, before the run "
+        "finished (no metrics.json); run the same command with resume=auto and "
+        f"hydra.run.dir={run_dir} to continue it from its newest checkpoint"
+    ]
+    assert not (run_dir / "metrics.json").exists()
+    resumed = _start(run_dir, "resume=auto", log=logs[1])
+    assert resumed.wait() == 0, f"step {step}: {logs[1].read_text()[-3000:]}"
+    resumed.stdout.close()
+    metrics, weights, curves = _finals(run_dir)
+    ref_metrics, ref_weights, ref_curves = _finals(killed_three_times["reference"])
+    assert metrics == ref_metrics, f"step {step}"
+    assert all(torch.equal(weights[k], ref_weights[k]) for k in ref_weights), f"step {step}"
+    assert curves == ref_curves, f"step {step}"
 
 
 def test_a_truncated_checkpoint_is_named_with_the_good_one_to_use(killed_three_times, tmp_path):

@@ -14,7 +14,7 @@ from .test_bad_input import assert_one_line_error
 
 pytestmark = pytest.mark.slow
 
-QUICK = ["model=mlp", "trainer.max_epochs=15"]
+QUICK = ["trainer.max_epochs=15"]  # no model=: a table picks the MLP
 
 
 @pytest.fixture
@@ -34,6 +34,7 @@ def test_classify_species_then_eval_and_predict_new_rows(penguins, tmp_path):
     assert result.returncode == 0, result.stderr
     trained = read_metrics(run)
     assert trained["test/acc"] >= 0.9
+    assert "_target_: tuneforge.models.MLP" in (run / ".hydra" / "config.yaml").read_text()
     report = json.loads((run / "data_report.json").read_text())
     assert report["rows"]["read"] == 344 and report["columns"]["sex"]["missing"] == 11
     assert "sex" in result.stdout  # the report's table, printed before training

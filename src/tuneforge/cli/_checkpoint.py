@@ -7,6 +7,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from tuneforge.checkpoint_keys import CHECKPOINT_KEY
+from tuneforge.cli._stored_data import StoredDataError, check_stored_data
 from tuneforge.cli.errors import CheckpointError
 
 FIX = "point ckpt_path at checkpoints/best.ckpt or checkpoints/last.ckpt of a `tuneforge train` run"
@@ -91,6 +92,12 @@ def read_checkpoint(path: str | Path, key: str = "ckpt_path", fix: str = FIX) ->
         raise CheckpointError(
             f"{key} '{path}' holds no tuneforge config (not written by `tuneforge train`); {fix}"
         )
+    try:
+        check_stored_data(checkpoint)
+    except StoredDataError as ex:
+        raise CheckpointError(
+            f"{key} '{path}' is not as `tuneforge train` writes it: {ex}; nothing was built. {fix}"
+        ) from ex
     return checkpoint
 
 

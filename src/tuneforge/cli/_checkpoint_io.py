@@ -32,3 +32,14 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         buffer = io.BytesIO()
         torch.save(checkpoint, buffer)
         write_atomic(Path(path), lambda handle: handle.write(buffer.getbuffer()), binary=True)
+
+    def load_checkpoint(
+        self, path: Any, map_location: Any | None = None, weights_only: bool | None = None
+    ) -> dict[str, Any]:
+        """Lightning's load, always with `weights_only=True`: a checkpoint to resume from is
+        a file from anywhere, and unpickling it must not run code (Lightning passes None, and
+        torch's default has changed before)."""
+        del weights_only
+        if map_location is None:
+            return super().load_checkpoint(path, weights_only=True)
+        return super().load_checkpoint(path, map_location, weights_only=True)

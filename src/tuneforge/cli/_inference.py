@@ -14,7 +14,9 @@ from tuneforge.cli._checkpoint import (
     read_checkpoint,
     stored_config,
 )
-from tuneforge.cli._trust import TRUSTED_PACKAGES, untrusted, user_config_dirs
+from tuneforge.cli._confine import confined
+from tuneforge.cli._other_data import check_data_fits, with_data
+from tuneforge.cli._trust import untrusted, user_config_dirs
 from tuneforge.cli.build import Built, add_adapters, build, build_model
 from tuneforge.cli.errors import CheckpointError
 from tuneforge.cli.validate import validate
@@ -22,25 +24,29 @@ from tuneforge.cli.validate import validate
 TRUST_SCHEMA = {"trust_config": bool}
 
 
-def trusted_config(checkpoint: dict[str, Any], path: Path, trust: bool) -> DictConfig:
-    """The training config stored in the checkpoint, to build from.
+def trusted_config(
+    checkpoint: dict[str, Any], path: Path, trust: bool, verb: DictConfig, run_dir: Path
+) -> DictConfig:
+    """The training config stored in the checkpoint, to rebuild from as the command `verb`
+    that writes to `run_dir`: its folders moved under `run_dir`, nothing downloaded (see
+    `tuneforge.cli._confine`), also with trust_config=true.
 
     Raises:
-        CheckpointError: when it names a `_target_` outside tuneforge's libraries and the user's
-            own config folders, and the user did not pass trust_config=true: building it would
-            run code that came with the file.
+        CheckpointError: when it names a `_target_` that neither tuneforge's configs nor the
+            user's own config files name, or holds an interpolation, and the user did not pass
+            trust_config=true: building it would run code that came with the file. Checked
+            before anything is imported.
     """
     trained = stored_config(checkpoint)
-    if trust:
-        return trained
-    foreign = untrusted(OmegaConf.to_container(trained), user_config_dirs())
-    if foreign:
-        raise CheckpointError(
-            f"ckpt_path '{path}' has a config that would build {', '.join(foreign)}, which is "
-            f"not from {', '.join(TRUSTED_PACKAGES)} nor named in your --config-dir; nothing was "
-            "built. If you trust where this checkpoint came from, add trust_config=true"
-        )
-    return trained
+    if not trust:
+        foreign = untrusted(OmegaConf.to_container(trained), user_config_dirs())
+        if foreign:
+            raise CheckpointError(
+                f"ckpt_path '{path}' has a config that would build {', '.join(foreign)}, which "
+                "neither tuneforge's configs nor your --config-dir files name; nothing was "
+                "built. If you trust where this checkpoint came from, add trust_config=true"
+            )
+    return confined(trained, verb, run_dir)
 
 
 def trust_flag(cfg: DictConfig) -> bool:
@@ -58,7 +64,7 @@ def build_from_checkpoint(cfg: DictConfig, run_dir: Path) -> tuple[Built, Path]:
     trust = trust_flag(cfg)
     path = checkpoint_file(cfg.ckpt_path)
     checkpoint = read_checkpoint(path)
-    trained = trusted_config(checkpoint, path, trust)
+    trained = trusted_config(checkpoint, path, trust, cfg, run_dir)
     finetune = trained.get("finetune")
     with open_dict(trained):
         trained.trainer = cfg.trainer
@@ -67,15 +73,21 @@ def build_from_checkpoint(cfg: DictConfig, run_dir: Path) -> tuple[Built, Path]:
         trained.compile = False  # a few batches to score: compiling would cost more than it saves
         # The checkpoint holds the trained weights: no pretrained ones to load, nothing to freeze.
         trained.finetune = {"checkpoint": None}
+    other_data = cfg.get("data")  # eval data=CHOICE: score other data (cli/_other_data.py)
+    trained = with_data(trained, other_data)
     # Lightning stores a DataModule's state_dict under its class name.
     data_class = str(trained.data._target_).rsplit(".", 1)[-1]
     built = build(trained, run_dir, data_state=checkpoint.get(data_class))
+    if other_data is not None:
+        check_data_fits(checkpoint[CHECKPOINT_KEY].get("data_spec"), built.datamodule.spec, path)
     add_adapters(built.model, finetune)  # LoRA's layers, in place: the task holds this model
     load_weights(built.task, checkpoint, path)
     return built, path
 
 
-def trained_model(checkpoint: dict[str, Any], path: Path, trust: bool) -> Any:
+def trained_model(
+    checkpoint: dict[str, Any], path: Path, trust: bool, verb: DictConfig, run_dir: Path
+) -> Any:
     """The model alone, sized by the data facts stored in the checkpoint, with its weights: no
     data is read, so it works where the training data is not.
 
@@ -83,7 +95,7 @@ def trained_model(checkpoint: dict[str, Any], path: Path, trust: bool) -> Any:
         CheckpointError: for a checkpoint without data facts, weights that do not fit, or a
             config naming code outside the trusted packages (see `trusted_config`).
     """
-    trained = trusted_config(checkpoint, path, trust)
+    trained = trusted_config(checkpoint, path, trust, verb, run_dir)
     spec = checkpoint[CHECKPOINT_KEY].get("data_spec")
     if spec is None:
         raise CheckpointError(

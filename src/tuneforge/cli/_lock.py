@@ -98,9 +98,13 @@ class RunLock:
                 holder.get("host", "?"),
             )
         mine = json.dumps({"pid": os.getpid(), "host": socket.gethostname()})
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, mine.encode(), 0)
-        os.fsync(fd)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, mine.encode(), 0)
+            os.fsync(fd)
+        except OSError as ex:  # a full disk: let the folder go as it was, and name the file
+            self.release()
+            raise OSError(ex.errno, ex.strerror, str(self.path)) from ex
 
     @staticmethod
     def _lock(fd: int, holder: dict[str, Any]) -> bool:
@@ -126,38 +130,3 @@ class RunLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
-
-
-def refuse_if_held(run_dir: Path) -> None:
-    """Refuse now when a live run holds `run_dir`: before Hydra writes the new run's config
-    into the folder's .hydra/, over the live run's.
-
-    Raises:
-        OutputError: when a live run holds it.
-    """
-    path = Path(run_dir) / LOCK_NAME
-    if not first_process() or not path.is_file():
-        return
-    holder = _holder(path)
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        if not RunLock._lock(fd, holder):
-            raise _refusal(Path(run_dir), holder)
-    finally:
-        os.close(fd)  # closing the descriptor lets go of the lock it took
-
-
-def refuse_named_run_dir(args: list[str]) -> None:
-    """`refuse_if_held` for the folder that a `hydra.run.dir=DIR` override names as it is (one
-    built by an interpolation is checked when the run takes its lock).
-
-    Raises:
-        OutputError: when a live run holds it.
-    """
-    for arg in args:
-        key, _, value = arg.partition("=")
-        if key.lstrip("+") == "hydra.run.dir" and value and "${" not in value:
-            refuse_if_held(Path(value))

@@ -41,6 +41,8 @@ def route_library_logs() -> None:
     if not any(isinstance(f, _DropTips) for f in rank_zero.filters):
         rank_zero.addFilter(_DropTips())
     for handler in logging.getLogger().handlers:
-        on_terminal = not isinstance(handler, logging.FileHandler)
+        # not a log file, nor what holds a log file's lines until the run goes ahead (_record)
+        on_terminal = isinstance(handler, logging.StreamHandler)
+        on_terminal = on_terminal and not isinstance(handler, logging.FileHandler)
         if on_terminal and not any(isinstance(f, _FileOnly) for f in handler.filters):
             handler.addFilter(_FileOnly())

@@ -10,7 +10,7 @@ import os
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tuneforge.cli.errors import (
     EXIT_BUG,
@@ -19,6 +19,9 @@ from tuneforge.cli.errors import (
     EXIT_OUTPUT,
     TuneforgeError,
 )
+
+if TYPE_CHECKING:  # Hydra's errors load only when one is to be described
+    from tuneforge.cli._hydra_errors import Command
 
 log = logging.getLogger("tuneforge")
 
@@ -87,6 +90,11 @@ def _storage_error(ex: BaseException | None) -> OSError | None:
     return None
 
 
+def unwritable(ex: BaseException) -> bool:
+    """Whether `ex` is a full disk, a used-up quota or a folder that cannot be written."""
+    return _storage_error(ex) is not None
+
+
 def _cluster_error(ex: BaseException) -> str | None:
     """hydra/launcher=submitit_slurm's job that could not be submitted, as one line: sbatch
     missing, or its refusal (no cluster configured, an unknown partition, account or QOS)."""
@@ -110,8 +118,28 @@ def _cluster_error(ex: BaseException) -> str | None:
     return f"SLURM refused the job ({why}); {fix}"
 
 
-def failure(ex: BaseException) -> tuple[list[str], int]:
-    """The lines to print for `ex`, and the exit code."""
+def _file_being_written(ex: OSError) -> str | None:
+    """The file that `ex` failed to write, where it names none (a full disk fails a buffered
+    write when the file is flushed, and that error carries no name): the file open for writing
+    in the innermost frame of its traceback that holds one, as `with open(path, "w") as f`."""
+    import io
+
+    frames = []
+    tb = ex.__traceback__
+    while tb is not None:
+        frames.append(tb.tb_frame)
+        tb = tb.tb_next
+    for frame in reversed(frames):
+        for value in frame.f_locals.values():
+            named = isinstance(value, io.IOBase) and isinstance(getattr(value, "name", None), str)
+            if named and set(getattr(value, "mode", "")) & set("wax+"):
+                return value.name
+    return None
+
+
+def failure(ex: BaseException, started: bool = True) -> tuple[list[str], int]:
+    """The lines to print for `ex`, and the exit code. `started=False`: the run failed before
+    its verb began (Hydra writing the run folder's .hydra/), so no checkpoint of it is kept."""
     if isinstance(ex, TuneforgeError):
         return ex.lines, ex.exit_code
     nonfinite = sys.modules.get("tuneforge.callbacks.nonfinite")  # loaded where it was raised
@@ -123,7 +151,10 @@ def failure(ex: BaseException) -> tuple[list[str], int]:
     storage = _storage_error(ex)
     if storage is not None:
         what, fix = STORAGE_ERRORS[storage.errno]
-        where = f"'{storage.filename}'" if storage.filename else "a file of the run"
+        if not started:
+            fix = fix.removesuffix(f"; {KEPT}")
+        filename = storage.filename or _file_being_written(storage)
+        where = f"'{filename}'" if filename else "a file of the run"
         return [f"cannot write {where}: {what}; {fix}"], EXIT_OUTPUT
     first = next((line for line in str(ex).splitlines() if line.strip()), "")
     return [
@@ -131,32 +162,57 @@ def failure(ex: BaseException) -> tuple[list[str], int]:
     ], EXIT_BUG
 
 
-def _known_keys(conf: Path, verb: str, args: list[str], bad_key: str) -> list[str]:
-    """Every key of the config composed without the bad override, for 'did you mean'."""
+def _command(conf: Path, verb: str, args: list[str], bad_key: str | None) -> "Command":
+    """The failed command, with every key (inner ones too: a mistyped group name is one of
+    those) and the groups of the config composed without the bad override."""
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
+    from tuneforge.cli._hydra_errors import Command
+
+    if bad_key is None:
+        return Command(verb, args)
     overrides = [a for a in args if "=" in a and a.split("=")[0].lstrip("+~") != bad_key]
     try:
         with initialize_config_dir(str(conf), version_base="1.3"):
-            cfg = compose(verb, overrides=overrides)
+            cfg = compose(verb, overrides=overrides, return_hydra_config=True)
+            choices = OmegaConf.to_container(cfg.hydra.runtime.choices)
     except Exception:
-        return []
+        return Command(verb, args)
 
     def walk(node: Any, prefix: str) -> list[str]:
-        """Every key under `node`, inner ones too (a mistyped group name is one of those)."""
         if not isinstance(node, dict):
             return []
         keys = [f"{prefix}{key}" for key in node]
         return keys + [k for key, value in node.items() for k in walk(value, f"{prefix}{key}.")]
 
-    return walk(OmegaConf.to_container(cfg), "")
+    container = OmegaConf.to_container(cfg)
+    container.pop("hydra")
+    groups = sorted(g for g in choices if g != "hydra" and not g.startswith("hydra/"))
+    return Command(verb, args, walk(container, ""), groups)
+
+
+def _remove_unstarted_run(storage: OSError) -> None:
+    """Remove the run folder that Hydra began when a full or read-only disk stopped it writing
+    the folder's first files (RUN/.hydra/config.yaml, RUN/VERB.log): the folder holds the file."""
+    filename = storage.filename or _file_being_written(storage)
+    if filename is None:
+        return
+    for folder in Path(filename).parents:
+        if (folder / ".hydra").is_dir():
+            remove_if_unused(folder)
+            return
 
 
 def compose_failure(conf: Path, verb: str, args: list[str], ex: Exception) -> tuple[list[str], int]:
-    """The line for an error composing `verb`'s config from `conf` with `args`."""
+    """The line for an error that stopped `verb` before it ran: composing its config from `conf`
+    with `args`, or Hydra writing its run folder (whatever that left is removed)."""
     from tuneforge.cli._hydra_errors import describe_hydra_error, overridden_key
 
-    key = overridden_key(ex)
-    line = describe_hydra_error(ex, _known_keys(conf, verb, args, key) if key else [])
-    return ([line], EXIT_CONFIG) if line is not None else failure(ex)
+    line = describe_hydra_error(ex, _command(conf, verb, args, overridden_key(ex)))
+    if line is not None:
+        return [line], EXIT_CONFIG
+    storage = _storage_error(ex)
+    if storage is not None:
+        _remove_unstarted_run(storage)
+    return failure(ex, started=False)

@@ -260,8 +260,30 @@ def _plain(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_model(node: DictConfig, spec: dict[str, Any]) -> Any:
-    """The model `node` describes, sized by the data's `spec` (input shape, class count, ...)."""
-    return _instantiate(node, "model", **_data_inputs(node._target_, node, spec, "model"))
+    """The model `node` describes, sized by the data's `spec` (input shape, class count, ...).
+
+    Raises:
+        ConfigError: when the data is a table (one-dimensional rows) that the model cannot take:
+            an image model fails to unpack the shape, or only at its first batch.
+    """
+    inputs = _data_inputs(node._target_, node, spec, "model")
+    if len(spec.get("input_shape", ())) != 1:
+        return _instantiate(node, "model", **inputs)
+    import torch
+
+    try:
+        model = _instantiate(node, "model", **inputs)
+        training = model.training
+        with torch.no_grad():  # in eval mode: no running statistic moves
+            model.eval()(torch.zeros(2, *spec["input_shape"]))
+        return model.train(training)
+    except (ConfigError, RuntimeError, ValueError, TypeError, IndexError) as ex:
+        name = node._target_.rsplit(".", 1)[-1]
+        if name == "MLP":  # it takes tables: the problem is another
+            raise
+        raise ConfigError(
+            f"model: this data is a table, whose rows {name} cannot take; choose model=mlp"
+        ) from ex
 
 
 def with_run_dir(cfg: DictConfig, run_dir: Path) -> DictConfig:
@@ -305,7 +327,14 @@ def build(cfg: DictConfig, run_dir: str | Path, data_state: dict | None = None) 
     transforms = [_instantiate(t, f"augmentation.train[{i}]") for i, t in enumerate(augmentation)]
     datamodule = _instantiate(cfg.data, "data", train_transforms=transforms)
     if data_state is not None:
-        datamodule.load_state_dict(data_state)
+        try:
+            datamodule.load_state_dict(data_state)
+        except (ValueError, KeyError, TypeError) as ex:  # a checkpoint's state is a stranger's
+            raise CheckpointError(
+                f"the checkpoint's data state does not fit {type(datamodule).__name__} "
+                f"({str(ex).splitlines()[0] if str(ex) else type(ex).__name__}); point ckpt_path "
+                "at a checkpoint that `tuneforge train` wrote"
+            ) from ex
     try:
         datamodule.prepare_data()
         datamodule.setup("fit")

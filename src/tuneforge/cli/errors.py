@@ -10,7 +10,8 @@ EXIT_DATA = 3
 EXIT_CHECKPOINT = 4
 EXIT_OUTPUT = 5
 EXIT_DIVERGED = 6
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
+EXIT_TERMINATED = 143  # 128 + SIGTERM, what SLURM, Kubernetes and `kill` send
 
 
 class TuneforgeError(Exception):
@@ -46,6 +47,20 @@ class OutputError(TuneforgeError):
     folder is read-only."""
 
     exit_code = EXIT_OUTPUT
+
+
+class Interrupted(TuneforgeError):
+    """A signal stopped the run before it finished; `resume=auto` continues it. A sweep stops
+    with it, not only its trial.
+
+    Args:
+        line: where it stopped, and how to continue.
+        exit_code: EXIT_TERMINATED or EXIT_INTERRUPTED.
+    """
+
+    def __init__(self, line: str, exit_code: int) -> None:
+        super().__init__(line)
+        self.exit_code = exit_code
 
 
 class TrialFailed(TuneforgeError):

@@ -96,7 +96,7 @@ def run(cfg: DictConfig, run_dir: Path) -> Path:
 
     path = checkpoint_file(cfg.ckpt_path)
     checkpoint = read_checkpoint(path)
-    model = trained_model(checkpoint, path, trust).eval()
+    model = trained_model(checkpoint, path, trust, cfg, run_dir).eval()
     merged = merge_lora(model)
     if merged:
         log.info("LoRA adapters of %d layers merged into their weights", len(merged))

@@ -43,11 +43,13 @@ def _check(cfg: DictConfig) -> None:
         raise ConfigError(*problems)
 
 
-def _language_model(checkpoint: dict[str, Any], path: Path, trust: bool) -> tuple[Any, Any]:
+def _language_model(
+    checkpoint: dict[str, Any], path: Path, cfg: DictConfig, run_dir: Path
+) -> tuple[Any, Any]:
     """The trained model with its weights, and the tokenizer it was trained with."""
     from tuneforge.data.text import tokenizer_from_json
 
-    model = trained_model(checkpoint, path, trust)
+    model = trained_model(checkpoint, path, cfg.trust_config, cfg, run_dir)
     tokenizer_json = stored_tokenizer(checkpoint)
     if not hasattr(model, "generate") or tokenizer_json is None:
         raise CheckpointError(
@@ -63,7 +65,7 @@ def run(cfg: DictConfig, run_dir: Path) -> list[str]:
 
     _check(cfg)
     path = checkpoint_file(cfg.ckpt_path)
-    model, tokenizer = _language_model(read_checkpoint(path), path, cfg.trust_config)
+    model, tokenizer = _language_model(read_checkpoint(path), path, cfg, run_dir)
     device = cfg.device
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"

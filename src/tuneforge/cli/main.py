@@ -17,22 +17,25 @@ from typing import Any
 
 from tuneforge.cli import _report
 from tuneforge.cli._ddp import ddp_job
-from tuneforge.cli.errors import EXIT_CONFIG, TrialFailed, TuneforgeError
+from tuneforge.cli.errors import EXIT_CONFIG, Interrupted, TrialFailed, TuneforgeError
 
 
 @dataclass(frozen=True)
 class Verb:
     """A verb's module and its line in `tuneforge --help`. A Hydra verb's module has
     `run(cfg, run_dir)`, called with the composed config; a folder verb's (`hydra=False`) has
-    `main(args)`, which parses its own arguments (a folder, options)."""
+    `main(args)`, which parses its own arguments (a folder, options). A verb that `accepts` its
+    run itself says when the run goes ahead (`_record.accept_run`): train, once it holds the
+    folder and its resume checks pass; the others' runs go ahead as they start."""
 
     module: str
     summary: str
     hydra: bool = True
+    accepts: bool = False
 
 
 VERBS = {
-    "train": Verb("tuneforge.cli.train", "train a model, test its best checkpoint"),
+    "train": Verb("tuneforge.cli.train", "train a model, test its best checkpoint", accepts=True),
     "eval": Verb("tuneforge.cli.evaluate", "score a checkpoint: tuneforge eval ckpt_path=PATH"),
     "predict": Verb(
         "tuneforge.cli.predict", "write predictions.csv: tuneforge predict ckpt_path=PATH"
@@ -80,46 +83,62 @@ def config_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def _task_function(run: Callable[[Any, Path], Any]) -> Callable[[Any], Any]:
+def _task_function(run: Callable[[Any, Path], Any], accepts: bool) -> Callable[[Any], Any]:
     """Wrap a verb's `run(cfg, run_dir)` as Hydra's task function, printing its errors.
 
     It returns what `run` returns (a sweeper reads a trial's metrics from it). A sweep's trial
     that fails raises TrialFailed, with its lines, for the sweeper to record; the sweep goes on.
+    A run refused before it went ahead leaves its folder as it found it (cli/_record.py).
     """
 
     def task_function(cfg: Any) -> Any:
         from hydra.core.hydra_config import HydraConfig
         from omegaconf import OmegaConf
 
+        from tuneforge.cli._record import RunRecord, holding
+        from tuneforge.cli.validate import check_required
+
         run_dir = Path(HydraConfig.get().runtime.output_dir)
+        record = RunRecord(run_dir, cfg)
+        trial = OmegaConf.select(cfg, "hparams_search.trial") is not None
+        holding(record)
         try:
+            record.refuse_links()
+            check_required(cfg)  # every `???` left, named, before a verb builds anything
+            if not accepts:
+                record.accept()
             with ddp_job():  # DDP's other ranks run this job, not the command line's sweep
-                return run(cfg, run_dir)
+                returned = run(cfg, run_dir)
+            record.accept()
+            return returned
         except Exception as ex:
+            no_room = _report.unwritable(ex)  # a full or read-only disk: no record can be written
+            refused = isinstance(ex, TuneforgeError) or no_room
+            if refused and not record.accepted and not trial:
+                record.discard()  # refused, or no room to start: the folder stays as it was
+            else:  # a bug, or a trial (its numbered folder is its own): keep why in its record
+                record.accept()
             if _report.user_wants_traceback():
                 raise
-            lines, code = _report.failure(ex)
-            if OmegaConf.select(cfg, "hparams_search.trial") is not None:
+            lines, code = _report.failure(ex, started=record.accepted)
+            if isinstance(ex, Interrupted):
+                _report.fail(lines, code)  # a sweep stops too
+            if trial:
                 _report.log_to_files("error: " + " | ".join(lines), ex)
                 raise TrialFailed(*lines) from ex
-            if isinstance(ex, TuneforgeError):
-                _report.remove_if_unused(run_dir)  # refused before it ran: leave nothing behind
-            else:
+            if not refused:
                 _report.log_to_files("error: " + " | ".join(lines), ex)
+            elif record.fresh and not record.accepted:
+                _report.remove_if_unused(run_dir)  # refused before it ran: leave nothing behind
             _report.fail(lines, code)
+        finally:
+            holding(None)
 
     return task_function
 
 
 def run_verb(verb: str, args: list[str]) -> None:
     logging.raiseExceptions = False  # a log file on a full disk must not bury the error line
-    if verb == "train":  # before Hydra writes the new run's .hydra/ over a live run's
-        from tuneforge.cli._lock import refuse_named_run_dir
-
-        try:
-            refuse_named_run_dir(args)
-        except TuneforgeError as ex:
-            _report.fail(ex.lines, ex.exit_code)
     import hydra
 
     if "TUNEFORGE_USER_FULL_ERROR" not in os.environ:
@@ -129,8 +148,12 @@ def run_verb(verb: str, args: list[str]) -> None:
     # which Hydra still checks them against; its note about that is not for users.
     warnings.filterwarnings("ignore", message="(?s).*validated against ConfigStore schema")
     module = importlib.import_module(VERBS[verb].module)
+    if verb == "train":  # `resume=X` is short for `resume.from=X` (cli/_resume.py)
+        from tuneforge.cli._resume import shorthand
+
+        args = shorthand(args)
     app = hydra.main(config_path=str(config_dir()), config_name=verb, version_base="1.3")(
-        _task_function(module.run)
+        _task_function(module.run, VERBS[verb].accepts)
     )
     sys.argv = [f"tuneforge {verb}", *args]
     try:

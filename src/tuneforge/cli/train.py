@@ -11,8 +11,10 @@ from tuneforge.cli._checkpoint import load_weights, read_checkpoint
 from tuneforge.cli._files import write_atomic, write_json
 from tuneforge.cli._lock import RunLock
 from tuneforge.cli._plots import write_plots_after_training
-from tuneforge.cli._resume import fit_from, to_resume
+from tuneforge.cli._record import accept_run
+from tuneforge.cli._resume import config_to_resume, fit_from, keep_changes, settings, to_resume
 from tuneforge.cli._run_info import git_commit, versions
+from tuneforge.cli._signals import stopped_by_signal
 from tuneforge.cli._tune import tune
 from tuneforge.cli.build import Built, build
 
@@ -90,20 +92,23 @@ def _is_rank_zero() -> bool:
 
 def _train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     started = time.perf_counter()
-    resumed = to_resume(cfg.get("resume"), run_dir)  # before building: a bad one fails fast
+    resumed = to_resume(settings(cfg)[0], run_dir)  # before building: a bad one fails fast
+    cfg, changes = config_to_resume(cfg, resumed, run_dir)  # refused unless allow_changes
     built = build(cfg, run_dir)
+    trainer = built.trainer
+    ckpt_path = fit_from(resumed, built.task, trainer, run_dir, changes)
+    accept_run()  # it goes ahead: from here it writes in its folder, .hydra/ and train.log first
+    keep_changes(changes, resumed, run_dir)
     _report_data(built, run_dir)
     _save_tokenizer(built, run_dir)
-    trainer = built.trainer
-    ckpt_path = fit_from(resumed, built.task, trainer.loggers, run_dir)
     if ckpt_path is None:  # a resumed run goes on with the values it was tuned with
         tune(built, cfg.get("tune"))
-    trainer.fit(built.task, datamodule=built.datamodule, ckpt_path=ckpt_path, weights_only=True)
-
-    best = _best_checkpoint(trainer)
-    trial = _trial(trainer)
-    stopped = trial is not None and trial.state != "COMPLETE"  # pruned or failed: no test
-    metrics: dict[str, Any] = _test(built, best) if cfg.test and not stopped else {}
+    with stopped_by_signal(trainer, run_dir):
+        trainer.fit(built.task, datamodule=built.datamodule, ckpt_path=ckpt_path, weights_only=True)
+        best = _best_checkpoint(trainer)
+        trial = _trial(trainer)
+        stopped = trial is not None and trial.state != "COMPLETE"  # pruned or failed: no test
+        metrics: dict[str, Any] = _test(built, best) if cfg.test and not stopped else {}
     tracker = built.monitored
     if tracker.value is not None:
         metrics[f"best/{tracker.metric}"] = tracker.value

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any, Literal
 
 from hydra.utils import get_object
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import Container, DictConfig, ListConfig, OmegaConf
 
 from tuneforge.cli._rules import broken_rule
 from tuneforge.cli._types import conforms, describe
@@ -48,7 +48,8 @@ TRAIN_SCHEMA: dict[str, Any] = {
     "tf32": bool | None,
     "tune": Literal["batch_size", "lr"] | None,
     # Optional, so a checkpoint's stored config from before they existed still builds.
-    "resume": str | None,
+    "resume.from": str | None,
+    "resume.allow_changes": bool | None,
     "checkpoint.every_n_steps": int | None,
     "skip_nonfinite": int | None,
     "finetune.checkpoint": str | None,
@@ -177,11 +178,31 @@ def check_targets(container: dict) -> list[str]:
     return problems
 
 
-def to_container(cfg: DictConfig) -> dict:
-    """The config as plain data with interpolations resolved; a missing `???` value is an error."""
-    missing = sorted(OmegaConf.missing_keys(cfg))
+def missing_keys(cfg: Container) -> list[str]:
+    """Every key of `cfg` left `???`, in order. Interpolations are not resolved:
+    OmegaConf.missing_keys resolves them, and fails on the first one that points at a `???`
+    (`tokenizer_file: ${model.path}/tokenizer.json`) instead of naming the key to set."""
+    found = []
+    keys = range(len(cfg)) if isinstance(cfg, ListConfig) else cfg.keys()
+    for key in keys:
+        node = cfg._get_node(key)
+        if node._is_missing():
+            found.append(cfg._get_full_key(key))
+        elif isinstance(node, Container) and not node._is_interpolation():
+            found.extend(missing_keys(node))
+    return found
+
+
+def check_required(cfg: Container) -> None:
+    """Raises a ConfigError naming every `???` key and how to set it, before anything is built."""
+    missing = missing_keys(cfg)
     if missing:
         raise ConfigError(*(f"{key} is required; set {key}=VALUE" for key in missing))
+
+
+def to_container(cfg: DictConfig) -> dict:
+    """The config as plain data with interpolations resolved; a missing `???` value is an error."""
+    check_required(cfg)
     try:
         return OmegaConf.to_container(cfg, resolve=True)
     except Exception as ex:

@@ -22,7 +22,7 @@ from sklearn.preprocessing import (
     StandardScaler,
 )
 
-from tuneforge.data._files import read_csv
+from tuneforge.data._files import read_csv, require_file
 from tuneforge.data._tensors import stratified_split
 
 MISSING_CATEGORY = "<missing>"
@@ -40,10 +40,10 @@ def read_table(path: Path, key: str, missing_tokens: Sequence[str]) -> pd.DataFr
 
     Raises:
         FileNotFoundError: when there is no such file.
-        ValueError: when the file is empty, binary, not UTF-8, or not rectangular CSV.
+        ValueError: when it is a folder, or the file is empty, binary, not UTF-8, or not
+            rectangular CSV.
     """
-    if not path.is_file():
-        raise FileNotFoundError(f"{key} '{path}' does not exist; pass the path of a CSV file")
+    require_file(path, key, "the path of a CSV file")
     with path.open("rb") as handle:
         if b"\x00" in handle.read(8192):
             raise ValueError(f"{key} '{path}' is a binary file, not CSV text; export it as CSV")
@@ -100,13 +100,42 @@ def infer_task(target: pd.Series) -> str:
 
 
 def target_values(target: pd.Series, task: str) -> pd.Series:
-    """Regression targets as floats (NaN where a cell holds text); class names as text, integers
-    without a trailing '.0' so that 1 and 1.0 name one class."""
+    """Regression targets as floats (NaN where a cell holds text or an infinity); class names as
+    text, integers without a trailing '.0' so that 1 and 1.0 name one class."""
     numbers = pd.to_numeric(target, errors="coerce")
     if task == "regression":
-        return numbers
+        return numbers.where(np.isfinite(numbers))
     integers = numbers.notna().all() and bool((numbers % 1 == 0).all())
     return numbers.astype(np.int64).astype(str) if integers else target.astype(str)
+
+
+def require_two_targets(every: pd.Series, key: str, path: Path, task: str) -> None:
+    """Raises ValueError when the usable rows' targets are one value: a classifier of one class
+    (which torchmetrics refuses) or a regression onto a constant learns nothing. No rows at all
+    are left to split_rows to report."""
+    if every.nunique() != 1:
+        return
+    if task == "classification":
+        found, fix = f"one class, '{every.iloc[0]}'", "a classifier needs two or more"
+    else:
+        found, fix = f"one value, {every.iloc[0]:g}", "there is nothing to regress"
+    raise ValueError(
+        f"{key} of '{path}' holds {found}, in all {len(every)} usable rows; {fix}: choose "
+        "another column or add rows with other values"
+    )
+
+
+def require_training_classes(every: pd.Series, train: pd.Series, key: str, path: Path) -> None:
+    """Raises ValueError when the training split holds one class of several: the others were too
+    rare to stratify, and the plain shuffle put them all in val or test."""
+    if train.nunique() > 1:
+        return
+    rare = every[every != train.iloc[0]].value_counts()
+    rows = ", ".join(f"'{name}': {count}" for name, count in rare.items())
+    raise ValueError(
+        f"{key} of '{path}': the training split holds only class '{train.iloc[0]}', as the "
+        f"other classes have too few rows to reach it ({rows}); add rows of them"
+    )
 
 
 def sorted_classes(names: pd.Series) -> list[str]:
@@ -153,6 +182,25 @@ def numbers(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
     """(N, len(columns)) float64; anything that is not a finite number becomes NaN."""
     values = frame[list(columns)].apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
     return np.where(np.isfinite(values), values, np.nan)
+
+
+def missing_numbers(frame: pd.DataFrame, columns: Sequence[str], path: Path) -> np.ndarray:
+    """(N, len(columns)) mask of the cells without a finite number: missing ones and infinities
+    (inf, -inf, 1e999), which are counted, filled and dropped alike.
+
+    Raises:
+        ValueError: naming the first column without a single finite number, which filling would
+            turn into a constant.
+    """
+    absent = np.isnan(numbers(frame, columns))
+    empty = [name for name, none in zip(columns, absent.all(axis=0), strict=True) if none]
+    if empty and len(frame):
+        infinite = int(frame[empty[0]].notna().sum())  # a numeric column's other cells
+        raise ValueError(
+            f"column '{empty[0]}' of '{path}' holds no finite number ({infinite} infinite, "
+            f"{len(frame) - infinite} missing cells); remove the column or fix its cells"
+        )
+    return absent
 
 
 def outlier_bounds(

@@ -20,10 +20,10 @@ def read_table(path: Path, key: str, encoding: str) -> pd.DataFrame:
 
     Raises:
         FileNotFoundError: when there is no such file.
-        ValueError: when it is empty, binary, not in `encoding`, or not valid CSV or JSONL.
+        ValueError: when it is a folder, empty, binary, not in `encoding`, or not valid CSV or
+            JSONL.
     """
-    if not path.is_file():
-        raise FileNotFoundError(f"{key} '{path}' does not exist; pass a CSV or JSONL file")
+    require_file(path, key, "a CSV or JSONL file")
     raw = path.read_bytes()
     if not raw.strip():
         raise ValueError(f"{key} '{path}' is empty; it needs a header row and rows of text")
@@ -50,6 +50,16 @@ def read_table(path: Path, key: str, encoding: str) -> pd.DataFrame:
         raise ValueError(f"{key} '{path}' has no rows of data; add rows")
     table.columns = [str(name).strip() for name in table.columns]
     return table.mask(table.apply(lambda column: column.str.strip() == ""))
+
+
+def require_file(path: Path, key: str, wanted: str) -> None:
+    """Raises FileNotFoundError when `path` does not exist, ValueError when it is a folder (a
+    folder exists, so "does not exist" would mislead). `wanted` says what to pass instead.
+    """
+    if path.is_dir():
+        raise ValueError(f"{key} '{path}' is a folder, but it takes one file; pass {wanted}")
+    if not path.is_file():
+        raise FileNotFoundError(f"{key} '{path}' does not exist; pass {wanted}")
 
 
 def _read_jsonl(text: str, path: Path, key: str) -> pd.DataFrame:

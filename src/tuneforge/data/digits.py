@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader
 
 from tuneforge.data._args import Workers
 from tuneforge.data._base import SplitsDataModule
+from tuneforge.data._files import require_file
 from tuneforge.data._tensors import (
     TensorClassificationDataset,
     check_fractions,
@@ -96,11 +97,10 @@ class DigitsDataModule(SplitsDataModule):
 
         Raises:
             FileNotFoundError: when the file does not exist.
-            ValueError: when it cannot be read as digit images.
+            ValueError: when it is a folder or cannot be read as digit images.
         """
         path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"predict.input '{path}' does not exist")
+        require_file(path, "predict.input", "a .csv or .npy file of digit images")
         if path.suffix == ".npy":
             array = np.load(path, allow_pickle=False)
         elif path.suffix == ".csv":

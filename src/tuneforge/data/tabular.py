@@ -156,7 +156,8 @@ class CSVDataModule(SplitsDataModule):
     @property
     def report(self) -> dict:
         """What cleaning did: rows read and dropped (and why), each column's kind, missing cells
-        and outliers, the classes and their counts. Plain data, ready for json.dump."""
+        (in a numeric column, infinities too: they are filled alike) and outliers, the classes
+        and their counts. Plain data, ready for json.dump."""
         return self._fitted()["report"]
 
     def report_table(self) -> Table:
@@ -180,17 +181,21 @@ class CSVDataModule(SplitsDataModule):
         if self._state:
             self._require_features(table, "data.path", path)
         numeric = [name for name, kind in kinds.items() if kind == "numeric"]
+        absent = cleaning.missing_numbers(table, numeric, path)  # an infinity counts as missing
         missing = {name: int(count) for name, count in table.isna().sum().items()}
+        infinite = absent.sum(axis=0) - table[numeric].isna().sum().to_numpy()
+        missing |= dict(zip(numeric, absent.sum(axis=0).tolist(), strict=True))
         if self.numeric_missing == "drop":
-            table, rows["missing_numeric"] = _drop(table, table[numeric].isna().any(axis=1))
+            table, rows["missing_numeric"] = _drop(table, absent.any(axis=1))
         task = self._state.get("task") or self.task or cleaning.infer_task(table[self.target])
         parts, stratified = self._split(table, task, path)
         bounds, counts = self._outliers(parts, numeric, rows)
+        counts |= {"missing": missing, "infinite": infinite.tolist()}
         if not self._state:
             self._state = self._fit(parts["train"], kinds, task, bounds)
         rows["unseen_class"] = sum(self._build(name, part) for name, part in parts.items())
         if "report" not in self._state:
-            self._state["report"] = self._report(rows, counts | {"missing": missing}, stratified)
+            self._state["report"] = self._report(rows, counts, stratified)
 
     def _read_rows(self, path: Path) -> tuple[pd.DataFrame, dict[str, int], dict[str, str]]:
         """The table without rows that lack a target or repeat one; row counts; column kinds."""
@@ -211,16 +216,26 @@ class CSVDataModule(SplitsDataModule):
         return table, rows, kinds
 
     def _split(self, table: pd.DataFrame, task: str, path: Path) -> tuple[dict, bool]:
-        """Train, val and test rows (see cleaning.split_rows), once the target fits the task."""
+        """Train, val and test rows (see cleaning.split_rows), once the target fits the task and,
+        when fitting, holds two values or more."""
         values = cleaning.target_values(table[self.target], task)
         if values.isna().any():
             text = table[self.target][values.isna()].iloc[0]
             raise ValueError(
-                f"target '{self.target}' of '{path}' holds text such as '{text}', which cannot be "
-                "regressed; set task=classification or fix those cells"
+                f"target '{self.target}' of '{path}' holds '{text}' ({int(values.isna().sum())} of "
+                f"{len(values)} rows), which cannot be regressed; set task=classification or fix "
+                "those cells"
             )
+        key = f"data.target='{self.target}'"
+        if not self._state:
+            cleaning.require_two_targets(values, key, path, task)
         strata = pd.factorize(values)[0] if task == "classification" else None
-        return cleaning.split_rows(table, strata, *self.fractions, self.split_seed, path)
+        parts, stratified = cleaning.split_rows(
+            table, strata, *self.fractions, self.split_seed, path
+        )
+        if not self._state and task == "classification":
+            cleaning.require_training_classes(values, values[parts["train"].index], key, path)
+        return parts, stratified
 
     def _outliers(self, parts: dict, numeric: list[str], rows: dict[str, int]) -> tuple:
         """Outlier bounds, fitted or loaded; drops training rows beyond them when asked to.
@@ -290,6 +305,7 @@ class CSVDataModule(SplitsDataModule):
             action = f"filled with {self.numeric_missing} {numeric.fill[i]:.6g}"
             columns[name] |= {
                 "action": "rows dropped" if self.numeric_missing == "drop" else action,
+                "infinite": int(counts["infinite"][i]),  # of the missing cells
                 "outliers_clipped": int(counts["clipped"][i]),
                 "outliers_dropped": int(counts["dropped"][i]),
             }

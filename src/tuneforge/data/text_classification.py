@@ -176,17 +176,14 @@ class TextClassificationDataModule(SplitsDataModule):
         rows = {"read": len(table), "missing_text": int(texts.isna().sum())}
         rows["missing_label"] = int((labels.isna() & texts.notna()).sum())
         table = table[texts.notna() & labels.notna()]
-        names = self._label_names(table)
-        if names.nunique() < 2:
-            found = f"only {names.iloc[0]!r}" if len(names) else "no row with a text and a label"
-            raise ValueError(
-                f"data.label_column='{self.label_column}' of '{path}' holds {found}; a classifier "
-                "needs rows of two classes or more"
-            )
+        names, key = self._label_names(table), f"data.label_column='{self.label_column}'"
+        if not self._state:
+            cleaning.require_two_targets(names, key, path, "classification")
         parts, stratified = cleaning.split_rows(
             table, pd.factorize(names)[0], *self.fractions, self.seed, path
         )
         if not self._state:
+            cleaning.require_training_classes(names, names[parts["train"].index], key, path)
             self._fit(parts["train"])
         rows["unseen_class"], lengths = 0, []
         for split, part in parts.items():

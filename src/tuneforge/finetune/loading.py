@@ -4,6 +4,11 @@ The model is built first, sized by the new data (its head already has the new cl
 the weights are poured into whatever fits, as timm's `load_pretrained` does: tensors whose name
 and shape match are loaded, a classifier head of another size keeps its fresh init, and everything
 else is listed in a `LoadReport` instead of being dropped silently.
+
+"Matched" means "this tensor now holds those values", after a layout conversion the report names
+(GPT-2's Conv1D weights, `_layouts`). A load that would change what the model computes while
+reporting a match is refused instead: tensors stored transposed without a known conversion, and
+two different source tensors for one tied tensor of the model.
 """
 
 import logging
@@ -13,6 +18,7 @@ import torch
 from torch import nn
 
 from tuneforge.finetune._keys import is_adapter, match_names
+from tuneforge.finetune._layouts import refuse_transposed, to_model_layout
 from tuneforge.finetune.report import LoadReport
 from tuneforge.finetune.weights import WeightsError, read_weights
 
@@ -31,7 +37,9 @@ def load_pretrained(
 ) -> LoadReport:
     """Load the tensors of `source` that fit `model`, in place, and say which did not.
 
-    Source names are matched to the model's by stripping wrapper prefixes (`model.`, `module.`,
+    A Hugging Face GPT-2 (its Conv1D layout, with or without the `transformer.` prefix) is first
+    converted to our GPT's layout, when the model holds its projections as nn.Linear. Source
+    names are then matched to the model's by stripping wrapper prefixes (`model.`, `module.`,
     `_orig_mod.`), then `key_map`, then pairing names that differ by a dotted prefix (torchvision's
     `fc.weight` is our ResNet's `head.fc.weight`); see `tuneforge.finetune._keys`.
 
@@ -52,17 +60,20 @@ def load_pretrained(
         The report; it is also logged in one line.
 
     Raises:
-        WeightsError: when `source` cannot be read, no tensor of it fits the model, or `strict`
+        WeightsError: when `source` cannot be read, no tensor of it fits the model, tensors
+            are stored transposed against the model, two differ for one tied tensor, or `strict`
             and a non-head tensor is missing or of another shape. The model is unchanged then.
     """
-    weights = read_weights(source)
+    read = read_weights(source)
     state, aliases = _distinct_state(model)
-    _refuse_unmerged_lora(weights, state, source)
+    _refuse_unmerged_lora(read, state, source)
+    weights, conversion = to_model_layout(read, model)
     head_name, head_module = find_head(model, head)
     head_keys = {f"{head_name}.{k}" for k in head_module.state_dict()} if head_module else set()
     names = match_names(weights, state, key_map, head_keys)
 
     loaded: dict[str, torch.Tensor] = {}
+    loaded_from: dict[str, str] = {}
     mismatched: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {}
     unexpected = []
     for key, name in names.target.items():
@@ -71,11 +82,13 @@ def load_pretrained(
             unexpected.append(name)
         elif weights[key].shape != state[name].shape:
             mismatched[name] = (tuple(weights[key].shape), tuple(state[name].shape))
+        elif name in loaded:
+            _refuse_untied(source, loaded_from[name], key, loaded[name], weights[key])
         elif not (reset_head and name in head_keys):
-            loaded[name] = weights[key]
+            loaded[name], loaded_from[name] = weights[key], key
     report = LoadReport(
         source=str(source),
-        source_tensors=len(weights),
+        source_tensors=len(read),
         matched=[k for k in state if k in loaded],
         missing=[k for k in state if k not in loaded and k not in mismatched],
         unexpected=unexpected,
@@ -83,15 +96,19 @@ def load_pretrained(
         head=head_name,
         stripped_prefixes=names.stripped_prefixes,
         renamed=names.renamed,
+        layout=conversion.layout,
+        transposed=conversion.transposed,
+        dropped=conversion.dropped,
     )
     _describe_head(report, head_module, head_keys)
     if reset_head and head_keys:
         report.head_reset, report.head_message = True, f"head reset: {reset_head}"
 
+    refuse_transposed(report, head_keys)
     if not loaded:
-        first = ", ".join(list(weights)[:FIRST])
+        first = ", ".join(list(read)[:FIRST])
         raise WeightsError(
-            f"none of the {len(weights)} tensors in '{source}' match the model (first keys: "
+            f"none of the {len(read)} tensors in '{source}' match the model (first keys: "
             f"{first}); set finetune.key_map or point at weights of this architecture",
             report=report,
         )
@@ -114,6 +131,19 @@ def _refuse_unmerged_lora(
             f"weights '{source}' hold unmerged LoRA adapters ({adapters[0]}, ...); merge them "
             f"with `tuneforge export ckpt_path={source}` and set finetune.checkpoint to the "
             "model.safetensors it writes"
+        )
+
+
+def _refuse_untied(
+    source: str | Path, first: str, second: str, a: torch.Tensor, b: torch.Tensor
+) -> None:
+    """Two source tensors for one tensor of the model (a GPT's output layer is its token
+    embedding) load only when they are equal: otherwise the model cannot compute what they do."""
+    if not torch.equal(a, b):
+        raise WeightsError(
+            f"weights '{source}' hold {first} and {second} with different values, but the model "
+            "ties them into one tensor, so it cannot compute what the weights do; start from "
+            "weights whose output layer is tied to the token embedding"
         )
 
 

@@ -31,6 +31,10 @@ class LoadReport:
         head_message: why, for people ("head reset for 10 classes (the weights have 1000)").
         stripped_prefixes: wrapper prefixes removed from source names ("model.", "module.").
         renamed: names changed by key_map or paired automatically: source name -> model name.
+        layout: the source's layout where it is not the model's and was converted before
+            matching ("Hugging Face GPT-2: ..."); a matched tensor holds the converted values.
+        transposed: names (after conversion) of the tensors the conversion transposed.
+        dropped: source names of constants the model computes itself (GPT-2's mask buffers).
     """
 
     source: str
@@ -44,6 +48,9 @@ class LoadReport:
     head_message: str = ""
     stripped_prefixes: list[str] = field(default_factory=list)
     renamed: dict[str, str] = field(default_factory=dict)
+    layout: str = ""
+    transposed: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -66,6 +73,9 @@ class LoadReport:
             "head_message": self.head_message,
             "stripped_prefixes": list(self.stripped_prefixes),
             "renamed": dict(self.renamed),
+            "layout": self.layout,
+            "transposed": list(self.transposed),
+            "dropped": list(self.dropped),
             "matched": list(self.matched),
             "missing": list(self.missing),
             "unexpected": list(self.unexpected),
@@ -83,11 +93,12 @@ class LoadReport:
             f"'{self.source}' ({len(self.missing)} missing, {len(self.mismatched)} "
             f"shape-mismatched, {len(self.unexpected)} unexpected)"
         )
-        return f"{line}; {self.head_message}" if self.head_message else line
+        return "; ".join(part for part in (line, self.layout, self.head_message) if part)
 
     def table(self) -> Table:
         """Counts and the first names of each kind, for the terminal (print it with rich)."""
-        table = Table(title=f"Weights from {self.source}", caption=self.head_message or None)
+        caption = "; ".join(line for line in (self.layout, self.head_message) if line)
+        table = Table(title=f"Weights from {self.source}", caption=caption or None)
         table.add_column("kind")
         table.add_column("count", justify="right")
         table.add_column(f"names (first {SHOWN})", overflow="fold")
@@ -99,6 +110,8 @@ class LoadReport:
             ("unexpected", self.unexpected),
             ("renamed", [f"{a} -> {b}" for a, b in self.renamed.items()]),
             ("stripped prefixes", self.stripped_prefixes),
+            ("transposed", self.transposed),
+            ("dropped (constants)", self.dropped),
         ]
         for kind, names in rows:
             if kind in ("loaded", "missing", "shape-mismatched", "unexpected") or names:
