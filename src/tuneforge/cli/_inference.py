@@ -16,6 +16,7 @@ from tuneforge.cli._checkpoint import (
 )
 from tuneforge.cli._confine import confined
 from tuneforge.cli._other_data import check_data_fits, with_data
+from tuneforge.cli._record import accept_run
 from tuneforge.cli._trust import untrusted, user_config_dirs
 from tuneforge.cli.build import Built, add_adapters, build, build_model
 from tuneforge.cli.errors import CheckpointError
@@ -46,6 +47,7 @@ def trusted_config(
                 "neither tuneforge's configs nor your --config-dir files name; nothing was "
                 "built. If you trust where this checkpoint came from, add trust_config=true"
             )
+    accept_run()  # a refused checkpoint leaves no record of a run that never was
     return confined(trained, verb, run_dir)
 
 

@@ -36,15 +36,24 @@ class Verb:
 
 VERBS = {
     "train": Verb("tuneforge.cli.train", "train a model, test its best checkpoint", accepts=True),
-    "eval": Verb("tuneforge.cli.evaluate", "score a checkpoint: tuneforge eval ckpt_path=PATH"),
+    # the checkpoint verbs accept once the checkpoint's config is trusted (cli/_inference.py)
+    "eval": Verb(
+        "tuneforge.cli.evaluate", "score a checkpoint: tuneforge eval ckpt_path=PATH", accepts=True
+    ),
     "predict": Verb(
-        "tuneforge.cli.predict", "write predictions.csv: tuneforge predict ckpt_path=PATH"
+        "tuneforge.cli.predict",
+        "write predictions.csv: tuneforge predict ckpt_path=PATH",
+        accepts=True,
     ),
     "export": Verb(
-        "tuneforge.cli.export", "write the model: tuneforge export ckpt_path=PATH format=hf"
+        "tuneforge.cli.export",
+        "write the model: tuneforge export ckpt_path=PATH format=hf",
+        accepts=True,
     ),
     "generate": Verb(
-        "tuneforge.cli.generate", 'sample text: tuneforge generate ckpt_path=PATH prompt="ROMEO:"'
+        "tuneforge.cli.generate",
+        'sample text: tuneforge generate ckpt_path=PATH prompt="ROMEO:"',
+        accepts=True,
     ),
     "report": Verb(
         "tuneforge.cli.report", "summarize a run or sweep folder into its report.md", hydra=False
