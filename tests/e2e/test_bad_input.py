@@ -90,6 +90,19 @@ TRAIN_CASES = [
         2,
         ["model: this data is a table, whose rows CNN cannot take; choose model=mlp"],
     ),
+    # values left required, config folders missing or broken, flags that do not go together
+    (
+        ["experiment=minilm_text_classification", "data.path=tweets.csv"],
+        2,
+        ["model.path is required", "set model.path="],
+    ),
+    (["--config-dir", "nowhere"], 2, ["--config-dir", "nowhere' does not exist"]),
+    (
+        ["--config-dir", "broken_conf", "experiment=broken"],
+        2,
+        ["broken.yaml' is not valid YAML at line", "fix the file there"],
+    ),
+    (["--cfg", "job", "-m", "seed=1,2"], 2, ["-m and --cfg cannot go together"]),
 ]
 
 
@@ -114,6 +127,8 @@ def test_bad_train_input(tmp_path, args, code, fragments):
     (tmp_path / "empty.csv").write_text("")
     (tmp_path / "two.csv").write_text("a,b\n1,2\n")
     (tmp_path / "empty.txt").write_text("")
+    (tmp_path / "broken_conf" / "experiment").mkdir(parents=True)
+    (tmp_path / "broken_conf" / "experiment" / "broken.yaml").write_text("model:\n  width: [1,\n")
     rows = [f"{i}.5,{'ab'[i % 2]}\n" for i in range(20)]
     (tmp_path / "table.csv").write_text("x,y\n" + "".join(rows))
     (tmp_path / "one_class.csv").write_text("x,y\n" + "".join(r[:-2] + "a\n" for r in rows))
