@@ -274,11 +274,11 @@ def test_trust_config_true_builds_what_the_file_names(default_run, tmp_path):
     """The way out is real, and so is the danger the refusals above keep out: trusted, the
     payload runs."""
     best = default_run / "checkpoints" / "best.ckpt"
-    shell = {"_target_": "os.system", "_args_": [f"touch {_pwned(tmp_path)}"]}
+    write = {"_target_": "torch.save", "_args_": [{}, _pwned(tmp_path)]}  # Hydra blocks os.system
     forged = forge(
         best,
         tmp_path / "hostile.ckpt",
-        lambda c: _place(c[CHECKPOINT_KEY]["config"], "model.width", shell),
+        lambda c: _place(c[CHECKPOINT_KEY]["config"], "model.width", write),
     )
     result = run_tuneforge(
         "export",
@@ -287,7 +287,7 @@ def test_trust_config_true_builds_what_the_file_names(default_run, tmp_path):
         f"hydra.run.dir={tmp_path / 'run'}",
         cwd=tmp_path,
     )
-    assert result.returncode != 0  # the CNN gets os.system's exit status as its width...
+    assert result.returncode != 0  # the CNN gets torch.save's None as its width...
     assert (tmp_path / PWNED).exists()  # ...after the command ran
 
 
@@ -399,7 +399,6 @@ def test_stored_data_of_the_wrong_type_or_size_is_refused(
 
 TINY_GPT = [
     "experiment=gpt_shakespeare_char",
-    "callbacks=none",
     "logger=none",
     "model.n_layer=1",
     "model.n_head=2",
@@ -540,7 +539,8 @@ def test_resuming_from_a_hostile_checkpoint_builds_this_runs_config(default_run,
         f"hydra.run.dir={tmp_path / 'r'}",
         cwd=tmp_path,
     )
-    assert result.returncode == 0, result.stderr[-2000:]
+    # this run's config is built, and the stored one only compared with it: the model differs
+    assert_one_line_error(result, 2, ["model._target_: os.system -> tuneforge.models.CNN"])
     assert not (tmp_path / PWNED).exists()
 
 
