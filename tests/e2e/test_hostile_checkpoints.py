@@ -174,7 +174,7 @@ HOSTILE: list[tuple[str, str, Callable[[Path], Any]]] = [
         "model.width",
         lambda t: "${oc.decode:'{_target_: os.system, _args_: [touch " + _pwned(t) + "]}'}",
     ),
-    ("a target that is not a name", "model", lambda t: {"_target_": ["os", "system"]}),
+    ("a target that is not a name", "data.extra", lambda t: {"_target_": ["os", "system"]}),
     ("a target with a trailing dot", "model", lambda t: {"_target_": "os.system."}),
     (
         "the trainer, which the verbs replace",
