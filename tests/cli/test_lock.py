@@ -1,12 +1,15 @@
 """One live run per run folder: a second is refused with the holder's pid, a dead holder's lock is
 taken over."""
 
+import contextlib
 import json
 import logging
 import os
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +26,22 @@ sys.stdin.read()
 """
 
 
+@contextlib.contextmanager
+def held(folder: Path) -> Iterator[subprocess.Popen]:
+    """Another live process holding `folder`'s run lock, for as long as the block runs."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(folder)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline() == "held\n"
+        yield holder
+    finally:
+        holder.communicate("")  # its stdin closes: it ends, and the kernel lets go of the lock
+
+
 def test_a_lock_is_taken_and_given_back(tmp_path):
     with RunLock(tmp_path) as lock:
         holder = json.loads((tmp_path / LOCK_NAME).read_text())
@@ -32,19 +51,10 @@ def test_a_lock_is_taken_and_given_back(tmp_path):
 
 
 def test_a_folder_a_live_process_holds_is_refused_with_its_pid(tmp_path):
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD, str(tmp_path)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline() == "held\n"
+    with held(tmp_path) as holder:
         message = f"is held by a `tuneforge train` that is still running \\(pid {holder.pid} on "
         with pytest.raises(OutputError, match=message):
             RunLock(tmp_path).acquire()
-    finally:
-        holder.communicate("")  # its stdin closes: it ends, and the kernel lets go of the lock
     with RunLock(tmp_path):  # the holder is gone: nothing is refused
         pass
 

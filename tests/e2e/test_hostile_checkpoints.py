@@ -13,7 +13,8 @@ import torch
 
 from tuneforge.checkpoint_keys import CHECKPOINT_KEY
 
-from ..conftest import SHAKESPEARE, run_tuneforge
+from ..conftest import run_tuneforge
+from .conftest import snapshot, train_small_gpt
 from .test_bad_input import assert_one_line_error
 
 pytestmark = pytest.mark.slow
@@ -221,14 +222,6 @@ def forge(source: Path, target: Path, edit: Callable[[dict], None]) -> Path:
     return target
 
 
-def snapshot(folder: Path) -> dict[str, bytes | None]:
-    """Every path under `folder` with a file's bytes (None for a folder or link)."""
-    return {
-        str(p.relative_to(folder)): p.read_bytes() if p.is_file() and not p.is_symlink() else None
-        for p in sorted(folder.rglob("*"))
-    }
-
-
 @pytest.fixture(scope="module")
 def hostile_checkpoints(default_run, tmp_path_factory) -> tuple[Path, dict[str, Path]]:
     """The test's folder, laid out, and a forged checkpoint there for every case."""
@@ -412,14 +405,7 @@ TINY_GPT = [
 @pytest.fixture(scope="module")
 def tiny_gpt(tmp_path_factory) -> Path:
     """A character GPT's checkpoint after two steps on 20,000 characters."""
-    cwd = tmp_path_factory.mktemp("tiny_gpt")
-    text = cwd / "text.txt"
-    text.write_text(SHAKESPEARE.read_text(encoding="utf-8")[:20_000], encoding="utf-8")
-    run_dir = cwd / "run"
-    result = run_tuneforge(
-        "train", *TINY_GPT, f"data.path={text}", f"hydra.run.dir={run_dir}", cwd=cwd
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    run_dir = train_small_gpt(tmp_path_factory.mktemp("tiny_gpt"), 20_000, *TINY_GPT)
     return run_dir / "checkpoints" / "last.ckpt"
 
 

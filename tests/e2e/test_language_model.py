@@ -9,13 +9,12 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from ..conftest import REPO, run_tuneforge
-from .conftest import only_run_dir, read_metrics
+from ..conftest import run_tuneforge
+from .conftest import only_run_dir, read_metrics, train_small_gpt
 from .test_bad_input import assert_one_line_error
 
 pytestmark = pytest.mark.slow
 
-SHAKESPEARE = REPO.parent / "shared" / "data" / "tinyshakespeare.txt"
 QUICK_GPT = [
     "experiment=gpt_shakespeare_char",
     "callbacks=[language_model,throughput]",
@@ -34,12 +33,7 @@ QUICK_GPT = [
 @pytest.fixture(scope="module")
 def gpt_run(tmp_path_factory) -> Path:
     """Two short epochs of a small character GPT on the first 60,000 characters."""
-    cwd = tmp_path_factory.mktemp("gpt_run")
-    text = cwd / "shakespeare.txt"
-    text.write_text(SHAKESPEARE.read_text(encoding="utf-8")[:60_000], encoding="utf-8")
-    result = run_tuneforge("train", *QUICK_GPT, f"data.path={text}", cwd=cwd)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return only_run_dir(cwd, "train")
+    return train_small_gpt(tmp_path_factory.mktemp("gpt_run"), 60_000, *QUICK_GPT)
 
 
 def test_metrics_are_token_means_in_nats_perplexity_and_bits(gpt_run):
@@ -95,7 +89,7 @@ def test_flops_per_batch_is_training_or_forward_flops_of_the_last_batch():
 
 
 def test_generate_repeats_with_a_seed_without_the_training_text(gpt_run, tmp_path):
-    text = gpt_run.parents[2] / "shakespeare.txt"
+    text = gpt_run.parent / "shakespeare.txt"  # beside the run folder
     text.rename(text.with_suffix(".away"))  # the checkpoint alone must do
     args = ["generate", f"ckpt_path={gpt_run}", "prompt=ROMEO:", "max_new_tokens=40"]
     try:

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from ..conftest import run_tuneforge
+from .conftest import snapshot
 from .test_bad_input import assert_one_line_error
-from .test_hostile_checkpoints import snapshot
 
 pytestmark = pytest.mark.slow
 

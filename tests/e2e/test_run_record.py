@@ -3,21 +3,15 @@ a run refused its folder (a live run holds it, resume=auto does not fit) leaves 
 as it found it, `.hydra/` and train.log included."""
 
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from ..cli.test_lock import HOLD
+from ..cli.test_lock import held
 from ..conftest import run_tuneforge
+from .conftest import snapshot
 from .test_bad_input import assert_one_line_error
 
 pytestmark = pytest.mark.slow
-
-
-def _files(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
 
 @pytest.mark.parametrize("name", [".hydra/config.yaml", "train.log"])
@@ -37,21 +31,12 @@ def test_a_record_file_that_links_out_of_the_folder_is_refused(tmp_path, name):
 def test_a_folder_held_by_a_live_run_is_left_byte_for_byte(default_run, tmp_path):
     run_dir = tmp_path / "run"
     shutil.copytree(default_run, run_dir)
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD, str(run_dir)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline() == "held\n"
-        before = _files(run_dir)  # the holder's lock file too
+    with held(run_dir):
+        before = snapshot(run_dir)  # the holder's lock file too
         result = run_tuneforge(
             "train", "resume=auto", "seed=7", f"hydra.run.dir={run_dir}", cwd=tmp_path
         )
-        after = _files(run_dir)
-    finally:
-        holder.communicate("")
+        after = snapshot(run_dir)
     assert_one_line_error(result, 5, ["is held by a `tuneforge train` that is still running"])
     assert after == before
 
@@ -59,11 +44,11 @@ def test_a_folder_held_by_a_live_run_is_left_byte_for_byte(default_run, tmp_path
 def test_a_resume_that_does_not_fit_leaves_the_folder_byte_for_byte(default_run, tmp_path):
     run_dir = tmp_path / "run"
     shutil.copytree(default_run, run_dir)
-    before = _files(run_dir)
+    before = snapshot(run_dir)
     result = run_tuneforge(
         "train", "resume=auto", "model=mlp", f"hydra.run.dir={run_dir}", cwd=tmp_path
     )
     assert result.returncode in (2, 4), result.stderr  # the config's keys, or the weights
     assert result.stderr.count("error:") == 1, result.stderr
     assert "resume" in result.stderr
-    assert _files(run_dir) == before
+    assert snapshot(run_dir) == before
