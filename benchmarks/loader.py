@@ -35,7 +35,7 @@ def images_per_second(loader: DataLoader) -> float:
 def tuneforge_loader(root: str, workers: int) -> tuple[DataLoader, FashionMNISTDataModule]:
     from omegaconf import OmegaConf
 
-    from tuneforge.cli.main import config_dir
+    from tuneforge.configs import config_dir
 
     basic = OmegaConf.load(config_dir() / "augmentation" / "basic.yaml")
     transforms = [instantiate(t) for t in basic.train]

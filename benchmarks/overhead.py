@@ -47,8 +47,8 @@ from hydra.utils import get_method, instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch.nn import functional as F
 
-from tuneforge.cli.build import build, build_model
-from tuneforge.cli.main import config_dir
+from tuneforge.configs import config_dir
+from tuneforge.run.build import build, build_model
 from tuneforge.tasks._param_groups import decay_groups
 
 GOAL = 1.03

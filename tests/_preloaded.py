@@ -32,7 +32,7 @@ def _preload() -> None:
         "tensorboard",
         "torch",
         "torchvision",
-        "tuneforge.cli.build",
+        "tuneforge.run.build",
         "tuneforge.cli.evaluate",
         "tuneforge.cli.export",
         "tuneforge.cli.generate",

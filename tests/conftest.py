@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from tuneforge.cli.main import config_dir
+from tuneforge.configs import config_dir
 
 REPO = Path(__file__).resolve().parents[1]
 TUNEFORGE = Path(sys.executable).parent / "tuneforge"

@@ -4,7 +4,7 @@ import lightning as L
 
 from tuneforge.callbacks import NonFiniteLoss, ProgressBar, ResumeState, StepCheckpoint
 from tuneforge.callbacks._base import PER_BATCH_HOOKS, Callback
-from tuneforge.cli.build import build
+from tuneforge.run.build import build
 
 from ..conftest import compose_config
 

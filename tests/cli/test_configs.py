@@ -5,10 +5,10 @@ import json
 import pytest
 import torch
 
-from tuneforge.cli.build import build, build_model
-from tuneforge.cli.main import config_dir
-from tuneforge.cli.validate import TRAIN_SCHEMA, validate
+from tuneforge.configs import config_dir
 from tuneforge.finetune.strategies import STRATEGIES
+from tuneforge.run.build import build, build_model
+from tuneforge.run.validate import TRAIN_SCHEMA, validate
 
 from ..conftest import FASHION_MNIST_ROOT, MINILM, PENGUINS, SHAKESPEARE, TWEETS, compose_config
 

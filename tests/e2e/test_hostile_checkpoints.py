@@ -109,7 +109,7 @@ HOSTILE: list[tuple[str, str, Callable[[Path], Any]]] = [
     (
         "write with tuneforge's writer",
         "model",
-        lambda t: {"_target_": "tuneforge.cli._files.write_json", "_args_": [_pwned(t), {}]},
+        lambda t: {"_target_": "tuneforge.run.files.write_json", "_args_": [_pwned(t), {}]},
     ),
     (
         "write through a shipped model's module",
@@ -554,7 +554,7 @@ def test_an_exported_folder_with_a_hostile_config_gives_weights_only(default_run
 def test_lightning_reloads_a_resumed_checkpoint_as_data_only(tmp_path):
     """Lightning reads the resume checkpoint a second time, after ours: that read must not
     unpickle code either."""
-    from tuneforge.cli._checkpoint_io import AtomicCheckpointIO
+    from tuneforge.run.checkpoint_io import AtomicCheckpointIO
 
     torch.save({"state_dict": {}, "extra": _Payload(tmp_path / PWNED)}, tmp_path / "code.ckpt")
     torch.save({"a": 1}, tmp_path / "plain.ckpt")

@@ -146,7 +146,7 @@ def test_generate_from_a_classifier_says_it_does_not_generate(default_run, tmp_p
 def _trained_gpt(run_dir: Path):
     from omegaconf import OmegaConf
 
-    from tuneforge.cli._inference import trained_model
+    from tuneforge.run.from_checkpoint import trained_model
 
     path = run_dir / "checkpoints" / "best.ckpt"
     checkpoint = torch.load(path, weights_only=True)

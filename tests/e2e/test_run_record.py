@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from ..cli.test_lock import held
+from ..run.test_lock import held
 from ..conftest import run_tuneforge
 from .conftest import snapshot
 from .test_bad_input import assert_one_line_error

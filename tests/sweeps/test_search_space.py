@@ -3,7 +3,7 @@
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-from tuneforge.cli.errors import ConfigError
+from tuneforge.errors import ConfigError
 from tuneforge.sweeps.search_space import as_override, parse_search_space, quoted
 
 

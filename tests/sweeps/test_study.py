@@ -9,7 +9,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from tuneforge.cli.errors import ConfigError
+from tuneforge.errors import ConfigError
 from tuneforge.sweeps import outcome, study
 from tuneforge.sweeps.runner import Settings
 

@@ -8,7 +8,7 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
 from tuneforge.callbacks import TrialPruning
-from tuneforge.cli.build import build
+from tuneforge.run.build import build
 from tuneforge.sweeps import study as studies
 
 from ..conftest import compose_config

@@ -41,7 +41,7 @@ class OptunaSweeper(Sweeper):
         try:
             typed = Settings(**settings)
         except TypeError as ex:  # a key Settings does not take
-            from tuneforge.cli.errors import ConfigError
+            from tuneforge.errors import ConfigError
 
             raise ConfigError(f"hydra.sweeper: {ex}; see conf/hydra/sweeper/optuna.yaml") from ex
         sweep = Sweep(

@@ -6,10 +6,10 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from tuneforge.cli._files import write_json
-from tuneforge.cli._inference import build_from_checkpoint
-from tuneforge.cli._run_info import git_commit, versions
-from tuneforge.cli.errors import ConfigError
+from tuneforge.errors import ConfigError
+from tuneforge.run.files import write_json
+from tuneforge.run.from_checkpoint import build_from_checkpoint
+from tuneforge.run.provenance import git_commit, versions
 
 log = logging.getLogger(__name__)
 

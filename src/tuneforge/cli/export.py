@@ -30,10 +30,10 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from tuneforge.checkpoint_keys import CHECKPOINT_KEY
-from tuneforge.cli._checkpoint import checkpoint_file, read_checkpoint, stored_config
-from tuneforge.cli._files import atomic_path, write_atomic, write_json
-from tuneforge.cli._inference import stored_tokenizer, trained_model, trust_flag
-from tuneforge.cli.errors import ConfigError
+from tuneforge.errors import ConfigError
+from tuneforge.run.checkpoints import checkpoint_file, read_checkpoint, stored_config
+from tuneforge.run.files import atomic_path, write_atomic, write_json
+from tuneforge.run.from_checkpoint import stored_tokenizer, trained_model, trust_flag
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +91,8 @@ def run(cfg: DictConfig, run_dir: Path) -> Path:
         raise ConfigError(
             f"format={cfg.format!r} is not valid; choose one of: {', '.join(FORMATS)}"
         )
-    from tuneforge.cli._portable import write_onnx, write_torchscript
     from tuneforge.finetune import merge_lora
+    from tuneforge.run.export_formats import write_onnx, write_torchscript
 
     path = checkpoint_file(cfg.ckpt_path)
     checkpoint = read_checkpoint(path)

@@ -10,11 +10,11 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from tuneforge.cli._checkpoint import checkpoint_file, read_checkpoint
-from tuneforge.cli._files import write_atomic
-from tuneforge.cli._inference import stored_tokenizer, trained_model
-from tuneforge.cli.errors import CheckpointError, ConfigError
-from tuneforge.cli.validate import validate
+from tuneforge.errors import CheckpointError, ConfigError
+from tuneforge.run.checkpoints import checkpoint_file, read_checkpoint
+from tuneforge.run.files import write_atomic
+from tuneforge.run.from_checkpoint import stored_tokenizer, trained_model
+from tuneforge.run.validate import validate
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tuneforge.cli import _report
-from tuneforge.cli._ddp import ddp_job
-from tuneforge.cli.errors import EXIT_CONFIG, Interrupted, TrialFailed, TuneforgeError
+from tuneforge.cli import messages
+from tuneforge.configs import config_dir
+from tuneforge.errors import EXIT_CONFIG, Interrupted, TrialFailed, TuneforgeError
+from tuneforge.run.ddp import ddp_job
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class Verb:
 
 VERBS = {
     "train": Verb("tuneforge.cli.train", "train a model, test its best checkpoint", accepts=True),
-    # the checkpoint verbs accept once the checkpoint's config is trusted (cli/_inference.py)
+    # the checkpoint verbs accept once the checkpoint's config is trusted (run/from_checkpoint.py)
     "eval": Verb(
         "tuneforge.cli.evaluate", "score a checkpoint: tuneforge eval ckpt_path=PATH", accepts=True
     ),
@@ -82,30 +83,20 @@ Examples:
 """
 
 
-def config_dir() -> Path:
-    """conf/ as shipped in the wheel (tuneforge/conf), or at the root of a source checkout."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("tuneforge.conf")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("tuneforge's configs (tuneforge.conf) are not installed")
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
 def _task_function(run: Callable[[Any, Path], Any], accepts: bool) -> Callable[[Any], Any]:
     """Wrap a verb's `run(cfg, run_dir)` as Hydra's task function, printing its errors.
 
     It returns what `run` returns (a sweeper reads a trial's metrics from it). A sweep's trial
     that fails raises TrialFailed, with its lines, for the sweeper to record; the sweep goes on.
-    A run refused before it went ahead leaves its folder as it found it (cli/_record.py).
+    A run refused before it went ahead leaves its folder as it found it (run/record.py).
     """
 
     def task_function(cfg: Any) -> Any:
         from hydra.core.hydra_config import HydraConfig
         from omegaconf import OmegaConf
 
-        from tuneforge.cli._record import RunRecord, holding
-        from tuneforge.cli.validate import check_required
+        from tuneforge.run.record import RunRecord, holding
+        from tuneforge.run.validate import check_required
 
         run_dir = Path(HydraConfig.get().runtime.output_dir)
         record = RunRecord(run_dir, cfg)
@@ -121,25 +112,25 @@ def _task_function(run: Callable[[Any, Path], Any], accepts: bool) -> Callable[[
             record.accept()
             return returned
         except Exception as ex:
-            no_room = _report.unwritable(ex)  # a full or read-only disk: no record can be written
+            no_room = messages.unwritable(ex)  # a full or read-only disk: no record can be written
             refused = isinstance(ex, TuneforgeError) or no_room
             if refused and not record.accepted and not trial:
                 record.discard()  # refused, or no room to start: the folder stays as it was
             else:  # a bug, or a trial (its numbered folder is its own): keep why in its record
                 record.accept()
-            if _report.user_wants_traceback():
+            if messages.user_wants_traceback():
                 raise
-            lines, code = _report.failure(ex, started=record.accepted)
+            lines, code = messages.failure(ex, started=record.accepted)
             if isinstance(ex, Interrupted):
-                _report.fail(lines, code)  # a sweep stops too
+                messages.fail(lines, code)  # a sweep stops too
             if trial:
-                _report.log_to_files("error: " + " | ".join(lines), ex)
+                messages.log_to_files("error: " + " | ".join(lines), ex)
                 raise TrialFailed(*lines) from ex
             if not refused:
-                _report.log_to_files("error: " + " | ".join(lines), ex)
+                messages.log_to_files("error: " + " | ".join(lines), ex)
             elif record.fresh and not record.accepted:
-                _report.remove_if_unused(run_dir)  # refused before it ran: leave nothing behind
-            _report.fail(lines, code)
+                messages.remove_if_unused(run_dir)  # refused before it ran: leave nothing behind
+            messages.fail(lines, code)
         finally:
             holding(None)
 
@@ -157,8 +148,8 @@ def run_verb(verb: str, args: list[str]) -> None:
     # which Hydra still checks them against; its note about that is not for users.
     warnings.filterwarnings("ignore", message="(?s).*validated against ConfigStore schema")
     module = importlib.import_module(VERBS[verb].module)
-    if verb == "train":  # `resume=X` is short for `resume.from=X` (cli/_resume.py)
-        from tuneforge.cli._resume import shorthand
+    if verb == "train":  # `resume=X` is short for `resume.from=X` (run/resume.py)
+        from tuneforge.run.resume import shorthand
 
         args = shorthand(args)
     app = hydra.main(config_path=str(config_dir()), config_name=verb, version_base="1.3")(
@@ -168,9 +159,9 @@ def run_verb(verb: str, args: list[str]) -> None:
     try:
         app()
     except Exception as ex:
-        if _report.user_wants_traceback():
+        if messages.user_wants_traceback():
             raise
-        _report.fail(*_report.compose_failure(config_dir(), verb, args, ex))
+        messages.fail(*messages.compose_failure(config_dir(), verb, args, ex))
 
 
 def run_folder_verb(verb: str, args: list[str]) -> None:
@@ -180,9 +171,9 @@ def run_folder_verb(verb: str, args: list[str]) -> None:
     try:
         module.main(args)
     except Exception as ex:
-        if _report.user_wants_traceback():
+        if messages.user_wants_traceback():
             raise
-        _report.fail(*_report.failure(ex))
+        messages.fail(*messages.failure(ex))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -198,7 +189,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     verb = argv[0]
     if verb not in VERBS:
-        _report.fail(
+        messages.fail(
             [f"unknown verb '{verb}'; choose one of: {', '.join(VERBS)} (tuneforge --help)"], 2
         )
     if VERBS[verb].hydra:

@@ -5,9 +5,9 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from tuneforge.cli._files import write_atomic
-from tuneforge.cli._inference import build_from_checkpoint
-from tuneforge.cli.errors import ConfigError, DataError
+from tuneforge.errors import ConfigError, DataError
+from tuneforge.run.files import write_atomic
+from tuneforge.run.from_checkpoint import build_from_checkpoint
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ import argparse
 import threading
 from pathlib import Path
 
-from tuneforge.cli.errors import ConfigError
+from tuneforge.errors import ConfigError
 
 # Where `tuneforge train` puts runs and sweeps, relative to the folder it runs in.
 RUN_ROOTS = ("outputs", "multirun")

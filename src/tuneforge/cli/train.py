@@ -7,16 +7,16 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from tuneforge.cli._checkpoint import load_weights, read_checkpoint
-from tuneforge.cli._files import write_atomic, write_json
-from tuneforge.cli._lock import RunLock
-from tuneforge.cli._plots import write_plots_after_training
-from tuneforge.cli._record import accept_run
-from tuneforge.cli._resume import config_to_resume, fit_from, keep_changes, settings, to_resume
-from tuneforge.cli._run_info import git_commit, versions
-from tuneforge.cli._signals import stopped_by_signal
-from tuneforge.cli._tune import tune
-from tuneforge.cli.build import Built, build
+from tuneforge.run.build import Built, build
+from tuneforge.run.checkpoints import load_weights, read_checkpoint
+from tuneforge.run.files import write_atomic, write_json
+from tuneforge.run.lock import RunLock
+from tuneforge.run.plots import write_plots_after_training
+from tuneforge.run.provenance import git_commit, versions
+from tuneforge.run.record import accept_run
+from tuneforge.run.resume import config_to_resume, fit_from, keep_changes, settings, to_resume
+from tuneforge.run.signals import stopped_by_signal
+from tuneforge.run.tuner import tune
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tuneforge.cli.errors import ConfigError
+from tuneforge.errors import ConfigError
 from tuneforge.sweeps import study as studies
 from tuneforge.sweeps import workers
 from tuneforge.sweeps.search_space import SearchSpace, as_override, parse_search_space, quoted

@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from tuneforge.cli.errors import ConfigError
+from tuneforge.errors import ConfigError
 
 SYNTAX = (
     "interval(a, b), int(interval(a, b)), tag(log, interval(a, b)), choice(x, y, ...), "

@@ -7,7 +7,7 @@ the trials already run and goes on (`workers` says how several workers share one
 from pathlib import Path
 from typing import Any
 
-from tuneforge.cli.errors import ConfigError
+from tuneforge.errors import ConfigError
 
 SAMPLERS = ("tpe", "random", "grid", "cmaes")
 PRUNERS = ("median", "none")

@@ -1,0 +1,121 @@
+"""Read a tuneforge checkpoint safely, and the training config stored in it."""
+
+import pickle
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from tuneforge.checkpoint_keys import CHECKPOINT_KEY
+from tuneforge.errors import CheckpointError
+from tuneforge.run.stored_data import StoredDataError, check_stored_data
+
+FIX = "point ckpt_path at checkpoints/best.ckpt or checkpoints/last.ckpt of a `tuneforge train` run"
+
+
+def checkpoint_file(path: str | Path) -> Path:
+    """`path` itself, or for a training run's folder its best checkpoint (else its last one)."""
+    path = Path(path)
+    if not path.is_dir():
+        return path
+    run_dir = path
+    for name in ("best.ckpt", "last.ckpt"):
+        if (run_dir / "checkpoints" / name).is_file():
+            return run_dir / "checkpoints" / name
+    raise CheckpointError(
+        f"ckpt_path '{run_dir}' is a folder with no checkpoints/best.ckpt or last.ckpt; {FIX}"
+    )
+
+
+def _load(path: Path) -> dict[str, Any]:
+    """`path` loaded with `weights_only=True`, so no code is unpickled; torch's error if not."""
+    import torch
+
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def newest_readable(folder: Path, skip: Path | None = None) -> tuple[Path, dict[str, Any]] | None:
+    """The newest `.ckpt` in `folder` that loads as a tuneforge checkpoint (other than `skip`),
+    with its contents; None when there is none. Files of a save that was killed (`.*.tmp`)
+    never count: they do not end in .ckpt.
+    """
+    files = [p for p in folder.glob("*.ckpt") if p.is_file() and p != skip]
+    # newest first; last.ckpt before a best.ckpt saved in the same instant
+    files.sort(key=lambda p: (p.stat().st_mtime_ns, p.name == "last.ckpt"), reverse=True)
+    for candidate in files:
+        try:
+            checkpoint = _load(candidate)
+        except Exception:  # unreadable: the next one, then
+            continue
+        if isinstance(checkpoint, dict) and CHECKPOINT_KEY in checkpoint:
+            return candidate, checkpoint
+    return None
+
+
+def _instead(path: Path, key: str, fix: str) -> str:
+    """What to use instead of the unreadable `path`: the newest readable checkpoint beside it."""
+    found = newest_readable(path.parent, skip=path) if path.parent.is_dir() else None
+    return f"the newest good one beside it is {key}={found[0]}" if found else fix
+
+
+def read_checkpoint(path: str | Path, key: str = "ckpt_path", fix: str = FIX) -> dict[str, Any]:
+    """The checkpoint at `path` (see `checkpoint_file`), loaded as data only: `weights_only=True`,
+    so no code is unpickled.
+
+    Args:
+        path: the checkpoint file, or a training run's folder.
+        key: the config key that named it, for the messages.
+        fix: what the messages tell to do instead.
+
+    Raises:
+        CheckpointError: when the file is missing, unreadable, holds code, or is not tuneforge's;
+            an unreadable one's message names the newest good checkpoint beside it.
+    """
+    path = checkpoint_file(path)
+    if not path.exists():
+        raise CheckpointError(f"{key} '{path}' does not exist; {fix}")
+    try:
+        checkpoint = _load(path)
+    except Exception as ex:  # torch.load fails on foreign bytes in many ways
+        if isinstance(ex, pickle.UnpicklingError) and "Unsupported global" in str(ex):
+            raise CheckpointError(
+                f"{key} '{path}' holds pickled code and was not loaded (only tensors and plain "
+                f"data are read); {fix}"
+            ) from ex
+        raise CheckpointError(
+            f"{key} '{path}' is not a readable checkpoint (truncated, or not a torch file); "
+            f"{_instead(path, key, fix)}"
+        ) from ex
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise CheckpointError(f"{key} '{path}' is a torch file but not a checkpoint; {fix}")
+    if CHECKPOINT_KEY not in checkpoint:
+        raise CheckpointError(
+            f"{key} '{path}' holds no tuneforge config (not written by `tuneforge train`); {fix}"
+        )
+    try:
+        check_stored_data(checkpoint)
+    except StoredDataError as ex:
+        raise CheckpointError(
+            f"{key} '{path}' is not as `tuneforge train` writes it: {ex}; nothing was built. {fix}"
+        ) from ex
+    return checkpoint
+
+
+def stored_config(checkpoint: dict[str, Any]) -> DictConfig:
+    """The resolved training config that `tuneforge train` stored in the checkpoint."""
+    return OmegaConf.create(checkpoint[CHECKPOINT_KEY]["config"])
+
+
+def load_weights(task: Any, checkpoint: dict[str, Any], path: str | Path) -> None:
+    """Load the checkpoint's weights into `task`, which must be built from the same config.
+
+    Raises:
+        CheckpointError: when the weights do not fit the task's model.
+    """
+    try:
+        task.load_state_dict(checkpoint["state_dict"])
+    except RuntimeError as ex:
+        first = str(ex).splitlines()[0]
+        raise CheckpointError(
+            f"ckpt_path '{path}' does not fit the model built from its own config ({first}); {FIX}"
+        ) from ex
