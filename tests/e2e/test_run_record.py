@@ -6,8 +6,8 @@ import shutil
 
 import pytest
 
-from ..run.test_lock import held
 from ..conftest import run_tuneforge
+from ..run.test_lock import held
 from .conftest import snapshot
 from .test_bad_input import assert_one_line_error
 
