@@ -4,7 +4,10 @@ and leaves nothing that looks like a finished run."""
 import pytest
 import torch
 
-from ..conftest import SHAKESPEARE, run_tuneforge
+from ..conftest import FASHION_MNIST_ROOT, REPO, SHAKESPEARE, run_tuneforge
+
+FULL_DISK = "tests.e2e._full_disk"  # hooks that make the run folder's disk full from a point on
+HOOKS_ENV = {"PYTHONPATH": str(REPO)}  # where the command imports them from
 
 pytestmark = pytest.mark.slow
 
@@ -12,7 +15,7 @@ pytestmark = pytest.mark.slow
 TRAIN_CASES = [
     (["trainer.max_epoch=3"], 2, ["trainer.max_epoch", "did you mean trainer.max_epochs"]),
     (["trainer.max_epochs=ten"], 2, ["trainer.max_epochs='ten'", "an integer"]),
-    (["model=nope"], 2, ["model=nope", "choose one of: cnn, gpt, hf_encoder, lstm, mlp"]),
+    (["model=nope"], 2, ["model=nope", "choose one of: cnn, gpt, ", " lstm, mlp, "]),
     (["optimizer.lr=-1"], 2, ["optimizer.lr=-1", "> 0"]),
     (["data.batch_size=0"], 2, ["data.batch_size=0", ">= 1"]),
     (["data.val_fraction=1.0"], 2, ["data.val_fraction=1.0", "(0, 1)"]),
@@ -36,6 +39,7 @@ TRAIN_CASES = [
     (["data.num_workers=-1"], 2, ["data.num_workers=-1", ">= 0, or auto"]),
     (["trainer=gpu"], 2, ["trainer.accelerator=gpu", "no GPU", "trainer=cpu"]),
     (["resume=nowhere.ckpt"], 4, ["resume 'nowhere.ckpt' does not exist", "resume=null"]),
+    (["resume.allow_changes=maybe"], 2, ["resume.allow_changes='maybe'", "true or false"]),
     # impossible model sizes, and a model that does not fit the data
     (
         ["experiment=gpt_shakespeare_char", f"data.path={SHAKESPEARE}", "model.n_head=3"],
@@ -217,7 +221,7 @@ def test_bad_predict_inputs(default_run, tmp_path):
 
 
 def test_a_checkpoint_whose_config_names_foreign_code_is_not_built(default_run, tmp_path):
-    from tuneforge.checkpoint_keys import CHECKPOINT_KEY
+    from tuneforge.checkpoint_format import CHECKPOINT_KEY
 
     checkpoint = torch.load(default_run / "checkpoints" / "best.ckpt", weights_only=True)
     checkpoint[CHECKPOINT_KEY]["config"]["model"] = {
@@ -234,3 +238,83 @@ def test_a_checkpoint_whose_config_names_foreign_code_is_not_built(default_run, 
         assert_one_line_error(result, 4, ["would build builtins.open", "trust_config=true"])
         assert not run_dir.exists()
     assert not (tmp_path / "pwned").exists()
+
+
+def test_a_full_disk_at_the_start_is_one_line_naming_the_file(tmp_path):
+    run_dir = tmp_path / "run"
+    full_disk = [
+        f"+hydra.callbacks.full_disk._target_={FULL_DISK}.FullDiskAtStart",
+        f"+hydra.callbacks.full_disk.folder={run_dir}",
+    ]
+    result = run_tuneforge(
+        "train", *full_disk, f"hydra.run.dir={run_dir}", cwd=tmp_path, env=HOOKS_ENV
+    )
+    lock = run_dir / ".tuneforge.lock"  # the first file a run writes
+    assert_one_line_error(result, 5, [f"cannot write '{lock}': the disk is full", "hydra.run.dir"])
+    assert "resume=auto" not in result.stderr  # nothing was saved to resume from
+    assert_nothing_finished(run_dir)
+
+
+def test_a_full_disk_once_trained_keeps_the_checkpoints(tmp_path, quick_overrides):
+    run_dir = tmp_path / "run"
+    full_disk = f"+callbacks.full_disk._target_={FULL_DISK}.FullDiskAtTest"
+    result = run_tuneforge(
+        "train",
+        *quick_overrides,
+        "logger=none",
+        full_disk,
+        f"hydra.run.dir={run_dir}",
+        cwd=tmp_path,
+        env=HOOKS_ENV,
+    )
+    assert result.returncode == 5, result.stderr[-3000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, result.stderr[-3000:]
+    assert ": the disk is full; free some space" in errors[0]
+    assert "resume=auto continues from the newest" in errors[0]
+    assert "Traceback" not in result.stdout + result.stderr
+    assert not (run_dir / "metrics.json").exists()
+    checkpoints = run_dir / "checkpoints"
+    last = torch.load(checkpoints / "last.ckpt", weights_only=True)
+    assert last["global_step"] == 6  # saved at the end of the second and last epoch, whole
+    assert torch.load(checkpoints / "best.ckpt", weights_only=True)["state_dict"]
+    assert not list(checkpoints.glob(".*"))  # no half-written file beside them
+
+
+# `eval data=CHOICE` that does not fit the model of the default run (a CNN trained on digits'
+# 1x8x8 images): text and a table, as the user's own data configs, and other images.
+EVAL_DATA_CASES = [
+    (
+        ["--config-dir", "conf", "data=shakespeare"],
+        ["eval data=shakespeare gives text (a vocabulary of ", "trained on images (1x8x8, 10 "],
+    ),
+    (
+        ["--config-dir", "conf", "data=table"],
+        [
+            "eval data=table gives a table (1 input column, 2 classes)",
+            "choose data of the same kind",
+        ],
+    ),
+    (
+        ["data=fashion_mnist", f"data.root={FASHION_MNIST_ROOT}"],
+        ["input_shape=[1, 28, 28], the model was trained on input_shape=[1, 8, 8]"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("args", "fragments"), EVAL_DATA_CASES, ids=lambda a: str(a))
+def test_eval_data_that_does_not_fit_the_model(default_run, tmp_path, args, fragments):
+    (tmp_path / "conf" / "data").mkdir(parents=True)
+    (tmp_path / "shakespeare.txt").write_text(SHAKESPEARE.read_text(encoding="utf-8")[:5000])
+    text = "_target_: tuneforge.data.TextLMDataModule\npath: shakespeare.txt\nblock_size: 16\n"
+    (tmp_path / "conf" / "data" / "shakespeare.yaml").write_text(text)
+    table = "_target_: tuneforge.data.CSVDataModule\npath: table.csv\ntarget: y\n"
+    (tmp_path / "conf" / "data" / "table.yaml").write_text(table)
+    rows = [f"{i}.5,{'ab'[i % 2]}\n" for i in range(20)]
+    (tmp_path / "table.csv").write_text("x,y\n" + "".join(rows))
+    run_dir = tmp_path / "run"
+    result = run_tuneforge(
+        "eval", *args, f"ckpt_path={default_run}", f"hydra.run.dir={run_dir}", cwd=tmp_path
+    )
+    assert_one_line_error(result, 3, [f"ckpt_path '{default_run}", *fragments])
+    assert not (run_dir / "metrics.json").exists()
