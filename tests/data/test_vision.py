@@ -1,23 +1,16 @@
 """Image sets read offline: IDX files as Debian and torchvision lay them out, splits, statistics."""
 
-import gzip
-
 import numpy as np
 import pytest
 import torch
 
 from tuneforge.data import FashionMNISTDataModule, MNISTDataModule
-from tuneforge.data._idx import read_idx
+from tuneforge.data.idx import read_idx
 from tuneforge.data.transforms import RandomShiftCrop
 from tuneforge.data.vision import MissingDatasetError
 
 from ..conftest import FASHION_MNIST_ROOT
-
-
-def write_idx(path, array: np.ndarray, compress: bool) -> None:
-    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(n.to_bytes(4, "big") for n in array.shape)
-    payload = header + array.astype(np.uint8).tobytes()
-    path.write_bytes(gzip.compress(payload) if compress else payload)
+from ._idx_files import write_idx
 
 
 def write_mnist(folder, n_train: int = 40, n_test: int = 20) -> None:
@@ -26,26 +19,6 @@ def write_mnist(folder, n_train: int = 40, n_test: int = 20) -> None:
     for prefix, n in (("train", n_train), ("t10k", n_test)):
         write_idx(folder / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28)), False)
         write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", np.arange(n) % 10, True)
-
-
-@pytest.mark.parametrize("compress", [True, False])
-def test_read_idx_round_trip(tmp_path, compress):
-    array = np.arange(2 * 3 * 4).reshape(2, 3, 4).astype(np.uint8)
-    write_idx(tmp_path / "x.idx", array, compress)
-    path = tmp_path / "x.idx"
-    if compress:
-        path = path.rename(tmp_path / "x.idx.gz")
-    assert np.array_equal(read_idx(path), array)
-
-
-def test_read_idx_refuses_damaged_files(tmp_path):
-    write_idx(tmp_path / "cut", np.zeros((4, 28, 28)), False)
-    (tmp_path / "cut").write_bytes((tmp_path / "cut").read_bytes()[:-10])
-    with pytest.raises(ValueError, match="cut short"):
-        read_idx(tmp_path / "cut")
-    (tmp_path / "text").write_text("hello, world")
-    with pytest.raises(ValueError, match="not an IDX file"):
-        read_idx(tmp_path / "text")
 
 
 def test_torchvision_layout_is_found(tmp_path):

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import torch
 
-from tuneforge.checkpoint_keys import CHECKPOINT_KEY
+from tuneforge.checkpoint_format import CHECKPOINT_KEY
 
 from ..conftest import run_tuneforge
 from .conftest import snapshot, train_small_gpt

@@ -6,7 +6,7 @@ from torch import nn
 
 from tuneforge.finetune.strategies import apply, frozen_at, layer_groups, plan
 from tuneforge.models import CNN, ResNet
-from tuneforge.tasks._param_groups import decay_groups
+from tuneforge.tasks.param_groups import decay_groups
 
 
 def cnn() -> CNN:

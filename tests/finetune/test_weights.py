@@ -85,9 +85,20 @@ def test_tuneforge_run_folder_reads_its_best_checkpoint(tmp_path):
     assert read_weights(tmp_path).keys() == state.keys()
 
 
+def test_a_run_folder_killed_before_its_best_checkpoint_reads_its_last(tmp_path):
+    (tmp_path / "checkpoints").mkdir()
+    state = {"model." + k: v for k, v in small_state().items()}
+    torch.save({"state_dict": state}, tmp_path / "checkpoints" / "last.ckpt")
+    torch.save({"state_dict": {}}, tmp_path / "checkpoints" / "epoch=0-step=1.ckpt")
+    assert read_weights(tmp_path).keys() == state.keys()
+
+
 def test_safetensors_is_recognised_by_its_bytes_not_its_name(tmp_path):
     save_file(small_state(), tmp_path / "weights.bin")
     assert read_weights(tmp_path / "weights.bin").keys() == small_state().keys()
+
+
+NOT_TORCH = "is not a readable checkpoint (truncated, or not a torch file)"
 
 
 def bad_sources(tmp_path):
@@ -115,8 +126,8 @@ def bad_sources(tmp_path):
         "missing": ("nope.pt", "do not exist; point at a .ckpt, .safetensors"),
         "folder": ("no_weights", "has no config.json no model.safetensors or pytorch_model.bin"),
         "hf_folder": ("hf_no_weights", "has config.json but no model.safetensors"),
-        "truncated": ("truncated.pt", "is not readable (truncated, or not a torch or safetensors"),
-        "not_torch": ("notes.pth", "is not readable (truncated, or not a torch or safetensors"),
+        "truncated": ("truncated.pt", NOT_TORCH),
+        "not_torch": ("notes.pth", NOT_TORCH),
         "empty": ("empty.pt", "is empty"),
         "truncated_st": ("truncated.safetensors", "is not a readable safetensors file"),
         "code": ("module.pt", "holds pickled code and was not loaded"),

@@ -16,7 +16,7 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_flatten
 
 from tuneforge.models import CNN, MLP, LSTMClassifier, ResNet, TransformerClassifier, timm_model
-from tuneforge.tasks._param_groups import decay_groups
+from tuneforge.tasks.param_groups import decay_groups
 
 VOCAB, MAX_LENGTH, PAD = 50, 16, 0
 

@@ -8,7 +8,7 @@ import torch
 from tuneforge.errors import ConfigError
 from tuneforge.run.build import build
 from tuneforge.tasks import ClassificationTask
-from tuneforge.tasks._param_groups import decay_groups
+from tuneforge.tasks.param_groups import decay_groups
 
 from ..conftest import compose_config
 

@@ -28,3 +28,11 @@ def test_a_wrap_class_that_does_not_import_is_one_line_naming_it():
     (line,) = error.value.lines
     assert "trainer.strategy: wrap names 'tuneforge.models.Blok'" in line
     assert "module.Class" in line
+
+
+def test_configs_naming_the_former_home_of_fsdp_still_build():
+    cfg = compose_config(
+        "train", ["trainer=fsdp", "trainer.strategy._target_=tuneforge.cli.strategies.fsdp"]
+    )
+    strategy = _instantiate(cfg.trainer.strategy, "trainer.strategy")
+    assert Block in strategy.kwargs["auto_wrap_policy"]._module_classes

@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from tuneforge.data.text import CharTokenizer
+from tuneforge.data.tokenizers import CharTokenizer
 from tuneforge.run.stored_data import StoredDataError, check_stored_data
 
 

@@ -3,7 +3,7 @@
 from torch import nn
 
 from tuneforge.models import CNN
-from tuneforge.tasks._param_groups import decay_groups
+from tuneforge.tasks.param_groups import decay_groups
 
 
 def test_biases_norms_and_embeddings_get_no_decay():

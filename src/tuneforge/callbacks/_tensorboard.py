@@ -11,6 +11,7 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 
 from tuneforge.callbacks._base import Callback
+from tuneforge.callbacks._batches import batch_inputs, batch_labels
 
 
 def tensorboard_writer(trainer: L.Trainer) -> SummaryWriter | None:
@@ -24,21 +25,6 @@ def tensorboard_writer(trainer: L.Trainer) -> SummaryWriter | None:
         if isinstance(logger, TensorBoardLogger):
             return logger.experiment
     return None
-
-
-def batch_inputs(batch: Any) -> Any:
-    """A batch's inputs: the first element of an (inputs, targets) pair."""
-    return batch[0] if isinstance(batch, (tuple, list)) else batch
-
-
-def batch_labels(batch: Any) -> torch.Tensor | None:
-    """A batch's class labels, (B,) integers; None where the targets are not class labels
-    (regression numbers, a language model's next tokens, MixUp's soft labels)."""
-    if not isinstance(batch, (tuple, list)) or len(batch) < 2:
-        return None
-    targets = batch[1]
-    is_labels = isinstance(targets, torch.Tensor) and targets.ndim == 1
-    return targets if is_labels and not targets.is_floating_point() else None
 
 
 def logits_and_labels(outputs: Any, batch: Any) -> tuple[torch.Tensor, torch.Tensor] | None:

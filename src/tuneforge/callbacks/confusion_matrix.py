@@ -2,36 +2,26 @@
 the run folder) and each class's precision, recall and F1 as a table."""
 
 import csv
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
 
+from tuneforge.atomic_files import atomic_path
 from tuneforge.callbacks._tensorboard import ClassifierTestView, class_names, tensorboard_writer
 
 
 def write_confusion_csv(path: Path, counts: torch.Tensor, names: list[str]) -> None:
     """Counts as CSV: a `true` column of true class names, then one column per predicted class.
 
-    Written to a temporary file beside `path` and moved over it, so a reader never sees half a
-    table.
+    Written whole or not at all (`atomic_path`), so a reader never sees half a table.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(temporary, 0o644)  # mkstemp's file is private; the run's artifacts are not
-        with os.fdopen(fd, "w", newline="") as handle:
-            table = csv.writer(handle)
-            table.writerow(["true", *names])
-            for name, row in zip(names, counts.tolist(), strict=True):
-                table.writerow([name, *row])
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
+        table = csv.writer(handle)
+        table.writerow(["true", *names])
+        for name, row in zip(names, counts.tolist(), strict=True):
+            table.writerow([name, *row])
 
 
 def per_class_table(counts: torch.Tensor, names: list[str]) -> str:
@@ -93,8 +83,8 @@ class ConfusionMatrix(ClassifierTestView):
         writer = tensorboard_writer(trainer)
         if writer is None:
             return
-        from tuneforge.reporting.figures import confusion_matrix_figure
-
         step = trainer.global_step
+        from tuneforge.figures import confusion_matrix_figure  # matplotlib: only when drawing
+
         writer.add_figure("test/confusion_matrix", confusion_matrix_figure(counts, names), step)
         writer.add_text("test/per_class", per_class_table(counts, names), step)

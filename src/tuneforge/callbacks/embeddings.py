@@ -8,8 +8,8 @@ import torch
 from torch.nn import functional as F
 
 from tuneforge.callbacks._base import Callback
+from tuneforge.callbacks._batches import batch_inputs
 from tuneforge.callbacks._tensorboard import (
-    batch_inputs,
     data_class_names,
     for_display,
     is_image_batch,

@@ -1,12 +1,17 @@
-"""Gradual unfreezing: the head trains first, then one more layer group every few epochs."""
+"""Gradual unfreezing: the head trains first, then one more layer group every few epochs.
+
+The schedule is the fine-tuning strategy's (`finetune.strategies`), handed in by whoever builds
+the run: a callback knows how to apply a freezing plan to a model at each epoch, not how to
+decide it.
+"""
 
 import logging
+from collections.abc import Callable
 
 import lightning as L
 from torch import nn
 
 from tuneforge.callbacks._base import Callback
-from tuneforge.finetune.strategies import frozen_at, norms_within
 
 log = logging.getLogger(__name__)
 
@@ -18,19 +23,27 @@ class GradualUnfreeze(Callback):
 
     Args:
         groups: parameter names of the model's layer groups, from input to output.
-        unfreeze_every: epochs between two groups joining.
+        frozen_at: the parameter names still frozen at an epoch.
+        norms_within: the names of a model's BatchNorm layers all of whose parameters are among
+            the frozen names: their running statistics stay as trained.
     """
 
-    def __init__(self, groups: list[list[str]], unfreeze_every: int) -> None:
+    def __init__(
+        self,
+        groups: list[list[str]],
+        frozen_at: Callable[[int], set[str]],
+        norms_within: Callable[[nn.Module, set[str]], list[str]],
+    ) -> None:
         self.groups = groups
-        self.unfreeze_every = unfreeze_every
+        self.frozen_at = frozen_at
+        self.norms_within = norms_within
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         model = getattr(pl_module, "model", pl_module)
-        frozen = frozen_at(self.groups, self.unfreeze_every, trainer.current_epoch)
+        frozen = self.frozen_at(trainer.current_epoch)
         for name, param in model.named_parameters():
             param.requires_grad = name not in frozen
-        still = set(norms_within(model, frozen))
+        still = set(self.norms_within(model, frozen))
         for name, module in model.named_modules():
             if isinstance(module, nn.modules.batchnorm._BatchNorm):
                 module.train(name not in still)

@@ -10,10 +10,10 @@ import lightning as L
 import torch
 from torch.nn import functional as F
 
+from tuneforge.callbacks._batches import batch_inputs
 from tuneforge.callbacks._tensorboard import (
     ClassifierTestView,
     FirstTrainingBatchView,
-    batch_inputs,
     class_names,
     for_display,
     is_image_batch,
@@ -102,7 +102,7 @@ class MisclassifiedImages(ClassifierTestView):
         writer = tensorboard_writer(trainer)
         if writer is None or self._worst is None or len(self._worst["true"]) == 0:
             return
-        from tuneforge.reporting.figures import labelled_images_figure
+        from tuneforge.figures import labelled_images_figure
 
         names = class_names(trainer, self._num_classes)
         worst = self._worst

@@ -3,7 +3,7 @@
 from typing import Any
 
 from tuneforge.callbacks._base import Callback
-from tuneforge.checkpoint_keys import CHECKPOINT_KEY
+from tuneforge.checkpoint_format import CHECKPOINT_KEY
 
 
 class StoreRunConfig(Callback):

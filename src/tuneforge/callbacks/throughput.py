@@ -15,18 +15,17 @@ import torch
 from lightning.pytorch.callbacks import ThroughputMonitor
 
 from tuneforge.callbacks._base import Callback
+from tuneforge.callbacks._batches import batch_inputs
 
 
 def _batch_size(batch: Any) -> int:
     """Samples in a batch: the first dimension of its inputs (a tensor, or the first of a tuple)."""
-    inputs = batch[0] if isinstance(batch, (tuple, list)) else batch
-    return int(inputs.shape[0])
+    return int(batch_inputs(batch).shape[0])
 
 
 def _tokens(batch: Any) -> int:
     """Tokens in a batch of token ids (padding included)."""
-    inputs = batch[0] if isinstance(batch, (tuple, list)) else batch
-    return int(inputs.numel())
+    return int(batch_inputs(batch).numel())
 
 
 def peak_memory_gib(device: torch.device) -> float:

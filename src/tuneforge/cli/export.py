@@ -29,10 +29,11 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from tuneforge.checkpoint_keys import CHECKPOINT_KEY
+from tuneforge.atomic_files import atomic_path, write_atomic
+from tuneforge.checkpoint_format import CHECKPOINT_KEY
 from tuneforge.errors import ConfigError
 from tuneforge.run.checkpoints import checkpoint_file, read_checkpoint, stored_config
-from tuneforge.run.files import atomic_path, write_atomic, write_json
+from tuneforge.run.files import write_json
 from tuneforge.run.from_checkpoint import stored_tokenizer, trained_model, trust_flag
 
 log = logging.getLogger(__name__)

@@ -10,9 +10,9 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from tuneforge.atomic_files import write_atomic
 from tuneforge.errors import CheckpointError, ConfigError
 from tuneforge.run.checkpoints import checkpoint_file, read_checkpoint
-from tuneforge.run.files import write_atomic
 from tuneforge.run.from_checkpoint import stored_tokenizer, trained_model
 from tuneforge.run.validate import validate
 
@@ -47,7 +47,7 @@ def _language_model(
     checkpoint: dict[str, Any], path: Path, cfg: DictConfig, run_dir: Path
 ) -> tuple[Any, Any]:
     """The trained model with its weights, and the tokenizer it was trained with."""
-    from tuneforge.data.text import tokenizer_from_json
+    from tuneforge.data.tokenizers import tokenizer_from_json
 
     model = trained_model(checkpoint, path, cfg.trust_config, cfg, run_dir)
     tokenizer_json = stored_tokenizer(checkpoint)

@@ -19,6 +19,7 @@ from tuneforge.cli import messages
 from tuneforge.configs import config_dir
 from tuneforge.errors import EXIT_CONFIG, Interrupted, TrialFailed, TuneforgeError
 from tuneforge.run.ddp import ddp_job
+from tuneforge.trial_keys import TRIAL
 
 
 @dataclass(frozen=True)
@@ -95,32 +96,21 @@ def _task_function(run: Callable[[Any, Path], Any], accepts: bool) -> Callable[[
         from hydra.core.hydra_config import HydraConfig
         from omegaconf import OmegaConf
 
-        from tuneforge.run.record import RunRecord, holding
-        from tuneforge.run.validate import check_required
+        from tuneforge.run.job import Job
 
         run_dir = Path(HydraConfig.get().runtime.output_dir)
-        record = RunRecord(run_dir, cfg)
-        trial = OmegaConf.select(cfg, "hparams_search.trial") is not None
-        holding(record)
+        job = Job(run_dir, cfg, HydraConfig.instance().cfg, accepts)
+        trial = OmegaConf.select(cfg, TRIAL) is not None
         try:
-            record.refuse_links()
-            check_required(cfg)  # every `???` left, named, before a verb builds anything
-            if not accepts:
-                record.accept()
-            with ddp_job():  # DDP's other ranks run this job, not the command line's sweep
-                returned = run(cfg, run_dir)
-            record.accept()
-            return returned
+            # DDP's other ranks run this job, not the command line's sweep
+            return job.run(run, around=ddp_job)
         except Exception as ex:
             no_room = messages.unwritable(ex)  # a full or read-only disk: no record can be written
             refused = isinstance(ex, TuneforgeError) or no_room
-            if refused and not record.accepted and not trial:
-                record.discard()  # refused, or no room to start: the folder stays as it was
-            else:  # a bug, or a trial (its numbered folder is its own): keep why in its record
-                record.accept()
+            job.failed(refused and not trial)  # a trial's numbered folder is its own: keep why
             if messages.user_wants_traceback():
                 raise
-            lines, code = messages.failure(ex, started=record.accepted)
+            lines, code = messages.failure(ex, started=job.started)
             if isinstance(ex, Interrupted):
                 messages.fail(lines, code)  # a sweep stops too
             if trial:
@@ -128,11 +118,9 @@ def _task_function(run: Callable[[Any, Path], Any], accepts: bool) -> Callable[[
                 raise TrialFailed(*lines) from ex
             if not refused:
                 messages.log_to_files("error: " + " | ".join(lines), ex)
-            elif record.fresh and not record.accepted:
+            elif job.record.fresh and not job.started:
                 messages.remove_if_unused(run_dir)  # refused before it ran: leave nothing behind
             messages.fail(lines, code)
-        finally:
-            holding(None)
 
     return task_function
 

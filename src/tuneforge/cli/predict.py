@@ -5,14 +5,14 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from tuneforge.atomic_files import write_atomic
 from tuneforge.errors import ConfigError, DataError
-from tuneforge.run.files import write_atomic
 from tuneforge.run.from_checkpoint import build_from_checkpoint
 
 log = logging.getLogger(__name__)
 
 
-def _input_loader(datamodule, path: str):
+def input_loader(datamodule, path: str):
     """A loader over the inputs in `path`, read the way the data module reads them."""
     if not hasattr(datamodule, "read_inputs"):
         raise ConfigError(
@@ -32,7 +32,7 @@ def run(cfg: DictConfig, run_dir: Path) -> Path:
     built, _ = build_from_checkpoint(cfg, run_dir)
     datamodule = built.datamodule
     if cfg.predict.input:
-        loader, targets = _input_loader(datamodule, cfg.predict.input), None
+        loader, targets = input_loader(datamodule, cfg.predict.input), None
     else:
         loader, targets = datamodule.predict_dataloader(), datamodule.labels("test")
     batches = built.trainer.predict(built.task, dataloaders=loader)

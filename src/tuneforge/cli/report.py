@@ -15,13 +15,13 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from tuneforge.atomic_files import write_atomic
 from tuneforge.errors import ConfigError, DataError
 from tuneforge.reporting.layout import METRICS, PLOTS, REPORT
 from tuneforge.reporting.markdown import to_markdown
 from tuneforge.reporting.run_folder import is_run, read_run
 from tuneforge.reporting.summary import BEST, Summary, run_summary, sweep_summary
 from tuneforge.reporting.sweep_folder import is_sweep, read_sweep
-from tuneforge.run.files import write_atomic
 from tuneforge.run.plots import write_plots
 
 RUN_OR_SWEEP = "a run folder (outputs/train/DATE_TIME) or a sweep folder (multirun/train/NAME)"

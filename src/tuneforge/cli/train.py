@@ -7,9 +7,10 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from tuneforge.atomic_files import write_atomic
 from tuneforge.run.build import Built, build
 from tuneforge.run.checkpoints import load_weights, read_checkpoint
-from tuneforge.run.files import write_atomic, write_json
+from tuneforge.run.files import write_json
 from tuneforge.run.lock import RunLock
 from tuneforge.run.plots import write_plots_after_training
 from tuneforge.run.provenance import git_commit, versions

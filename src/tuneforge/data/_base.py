@@ -5,7 +5,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from tuneforge.data._args import Workers, worker_count
-from tuneforge.data._resumable import ResumableLoader, ResumableSampler, ShardedResumableSampler
+from tuneforge.data.resumable import ResumableLoader, ResumableSampler, ShardedResumableSampler
 
 
 class SplitsDataModule(L.LightningDataModule):

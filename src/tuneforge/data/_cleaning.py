@@ -23,7 +23,7 @@ from sklearn.preprocessing import (
 )
 
 from tuneforge.data._files import read_csv, require_file
-from tuneforge.data._tensors import stratified_split
+from tuneforge.data.tensors import stratified_split
 
 MISSING_CATEGORY = "<missing>"
 MAX_CLASSES = 20  # an integer target with more distinct values is a quantity, not a label

@@ -10,14 +10,14 @@ import torch
 
 from tuneforge.data._args import Workers, check_arguments
 from tuneforge.data._base import SplitsDataModule
-from tuneforge.data._subset import (
+from tuneforge.data.subset import (
     CLASSES_RULE,
     TRAIN_SIZE_RULE,
     keep_classes,
     pick_classes,
     sample_per_class,
 )
-from tuneforge.data._tensors import TensorClassificationDataset, check_fractions, stratified_split
+from tuneforge.data.tensors import TensorClassificationDataset, check_fractions, stratified_split
 
 
 class Standardize:

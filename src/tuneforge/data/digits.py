@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader
 from tuneforge.data._args import Workers
 from tuneforge.data._base import SplitsDataModule
 from tuneforge.data._files import require_file
-from tuneforge.data._tensors import (
+from tuneforge.data.tensors import (
     TensorClassificationDataset,
     check_fractions,
     stratified_split,

@@ -23,8 +23,8 @@ from torchvision.transforms.v2 import functional as TF
 from tuneforge.data._args import WORKERS_RULE, ArgumentRules, Workers, check_arguments, is_int
 from tuneforge.data._base import SplitsDataModule
 from tuneforge.data._images import Standardize
-from tuneforge.data._subset import CLASSES_RULE, TRAIN_SIZE_RULE, pick_classes, sample_per_class
-from tuneforge.data._tensors import check_fractions, stratified_split
+from tuneforge.data.subset import CLASSES_RULE, TRAIN_SIZE_RULE, pick_classes, sample_per_class
+from tuneforge.data.tensors import check_fractions, stratified_split
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 MODES = {1: "L", 3: "RGB"}

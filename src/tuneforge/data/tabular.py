@@ -23,7 +23,7 @@ from tuneforge.data import _cleaning as cleaning
 from tuneforge.data._args import WORKERS_RULE, ArgumentRules, Workers, check_arguments, is_int
 from tuneforge.data._base import SplitsDataModule
 from tuneforge.data._files import require_column
-from tuneforge.data._tensors import TensorClassificationDataset, check_fractions
+from tuneforge.data.tensors import TensorClassificationDataset, check_fractions
 
 DEFAULT_MISSING_TOKENS = ("?", "NA", "N/A", "n/a", "na", "NaN", "nan", "null", "None", "")
 DEFAULT_OUTLIER_THRESHOLD = {"iqr": 1.5, "zscore": 3.0}

@@ -8,9 +8,6 @@ from disk, and a corpus larger than memory still loads.
 """
 
 import hashlib
-import json
-import os
-import tempfile
 import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -18,14 +15,19 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
+from tuneforge.atomic_files import write_atomic
 from tuneforge.data._args import WORKERS_RULE, ArgumentRules, Workers, check_arguments
 from tuneforge.data._base import SplitsDataModule
-
-TOKENIZERS = ("char", "bpe")
-MIN_BPE_VOCAB = 260  # the 256 byte symbols and at least a few merges
-UNKNOWN = "\ufffd"  # what the char tokenizer's <unk> id decodes to, as undecodable bytes do
+from tuneforge.data.token_datasets import ConsecutiveBlocks, RandomBlocks
+from tuneforge.data.tokenizers import (
+    MIN_BPE_VOCAB,
+    TOKENIZERS,
+    BPETokenizer,
+    CharTokenizer,
+    Tokenizer,
+    tokenizer_from_json,
+)
 
 
 def _positive(value: Any) -> bool:
@@ -61,164 +63,6 @@ def check_text_options(tokenizer: str, vocab_size: Any, train_transforms: Sequen
             f"train_transforms={list(train_transforms)!r} is not allowed; text takes no image "
             "augmentation: use augmentation=none"
         )
-
-
-class CharTokenizer:
-    """One id per character seen in training, sorted, and a last id for anything unseen.
-
-    Args:
-        chars: the vocabulary, one character per id.
-    """
-
-    def __init__(self, chars: str) -> None:
-        self.chars = chars
-        self.unk_id = len(chars)  # reserved, so val text with a new character still encodes
-        self._ids = {char: index for index, char in enumerate(chars)}
-
-    @classmethod
-    def train(cls, text: str) -> "CharTokenizer":
-        return cls("".join(sorted(set(text))))
-
-    @property
-    def vocab_size(self) -> int:
-        return len(self.chars) + 1
-
-    def encode(self, text: str) -> list[int]:
-        return [self._ids.get(char, self.unk_id) for char in text]
-
-    def decode(self, ids: Sequence[int]) -> str:
-        return "".join(self.chars[i] if i < self.unk_id else UNKNOWN for i in ids)
-
-    def to_json(self) -> str:
-        return json.dumps({"type": "char", "chars": self.chars})
-
-    def save(self, path: str | Path) -> None:
-        """Write `to_json()`, the file that `tokenizer_file` reads back."""
-        Path(path).write_text(self.to_json(), encoding="utf-8")
-
-
-class BPETokenizer:
-    """A byte-level BPE from the `tokenizers` library: any text encodes, none becomes unknown.
-
-    Args:
-        tokenizer: a `tokenizers.Tokenizer`, trained here or loaded from a `tokenizer.json`.
-    """
-
-    def __init__(self, tokenizer: Any) -> None:
-        self.tokenizer = tokenizer
-
-    @classmethod
-    def train(cls, text: str, vocab_size: int) -> "BPETokenizer":
-        from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-
-        tokenizer = Tokenizer(models.BPE())
-        tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-        tokenizer.decoder = decoders.ByteLevel()
-        trainer = trainers.BpeTrainer(
-            vocab_size=vocab_size,
-            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-            show_progress=False,
-        )
-        tokenizer.train_from_iterator(text.splitlines(keepends=True), trainer)
-        return cls(tokenizer)
-
-    @property
-    def vocab_size(self) -> int:
-        return self.tokenizer.get_vocab_size()
-
-    def encode(self, text: str) -> list[int]:
-        return self.tokenizer.encode(text).ids
-
-    def decode(self, ids: Sequence[int]) -> str:
-        return self.tokenizer.decode(list(ids))
-
-    def to_json(self) -> str:
-        return self.tokenizer.to_str()
-
-    def save(self, path: str | Path) -> None:
-        """Write `to_json()`: a `tokenizer.json` that the `tokenizers` library reads too."""
-        Path(path).write_text(self.to_json(), encoding="utf-8")
-
-
-Tokenizer = CharTokenizer | BPETokenizer
-
-
-def tokenizer_from_json(text: str) -> Tokenizer:
-    """The tokenizer a `to_json()` string describes: ours for characters, else a BPE."""
-    described = json.loads(text)
-    if described.get("type") == "char":
-        return CharTokenizer(described["chars"])
-    from tokenizers import Tokenizer as HFTokenizer
-
-    return BPETokenizer(HFTokenizer.from_str(text))
-
-
-class _TokenFile(Dataset):
-    """Windows over a `.bin` file of token ids, opened lazily so workers map it, not copy it."""
-
-    def __init__(self, path: Path, dtype: type, block_size: int) -> None:
-        self.path, self.dtype, self.block_size = path, dtype, block_size
-        self._ids: np.ndarray | None = None
-
-    @property
-    def ids(self) -> np.ndarray:
-        if self._ids is None:
-            self._ids = np.memmap(self.path, dtype=self.dtype, mode="r")
-        return self._ids
-
-    def __getstate__(self) -> dict:
-        return self.__dict__ | {"_ids": None}
-
-    def window(self, start: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """x = ids[start : start + block_size] and y, the same shifted by one token (int64)."""
-        chunk = torch.from_numpy(self.ids[start : start + self.block_size + 1].astype(np.int64))
-        return chunk[:-1], chunk[1:]
-
-
-class RandomBlocks(_TokenFile):
-    """Training windows at random starts; `length` of them make an epoch.
-
-    The generator is seeded from `torch.initial_seed()` in the process that reads, so a seeded run
-    repeats and each loader worker (seeded apart by the DataLoader) draws different windows.
-    """
-
-    def __init__(self, path: Path, dtype: type, block_size: int, length: int) -> None:
-        super().__init__(path, dtype, block_size)
-        self.length = length
-        self._generator: tuple[int, torch.Generator] | None = None  # (owning pid, generator)
-
-    def __len__(self) -> int:
-        return self.length
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        high = len(self.ids) - self.block_size
-        start = int(torch.randint(high, (1,), generator=self._own_generator()))
-        return self.window(start)
-
-    def _own_generator(self) -> torch.Generator:
-        if self._generator is None or self._generator[0] != os.getpid():
-            self._generator = (os.getpid(), torch.Generator().manual_seed(torch.initial_seed()))
-        return self._generator[1]
-
-    def state_dict(self) -> dict[str, Any]:
-        """Where this process's window draws stand, for a run resumed mid-epoch (the loader
-        saves it when it reads in the main process)."""
-        return {"generator": self._own_generator().get_state()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self._own_generator().set_state(state["generator"])
-
-
-class ConsecutiveBlocks(_TokenFile):
-    """Evaluation windows side by side from the start, so every token is scored once."""
-
-    def __len__(self) -> int:
-        return (len(self.ids) - 1) // self.block_size
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        if not 0 <= index < len(self):
-            raise IndexError(index)
-        return self.window(index * self.block_size)
 
 
 class TextLMDataModule(SplitsDataModule):
@@ -315,7 +159,7 @@ class TextLMDataModule(SplitsDataModule):
         target = self._cache() / f"{digest}-{name}"
         if not target.is_file():
             with urllib.request.urlopen(self.url, timeout=60) as response:
-                _write_atomically(target, response.read())
+                write_atomic(target, lambda handle: handle.write(response.read()), binary=True)
         return target
 
     def _cache(self) -> Path:
@@ -347,7 +191,7 @@ class TextLMDataModule(SplitsDataModule):
                     f"than block_size + 1 = {self.block_size + 1}; use a longer text or a smaller "
                     "data.block_size"
                 )
-            _write_atomically(target, ids.tobytes())
+            write_atomic(target, lambda handle: handle.write(ids.tobytes()), binary=True)
         return target
 
     def state_dict(self) -> dict[str, Any]:
@@ -383,11 +227,3 @@ def _read_text(path: Path) -> tuple[bytes, str]:
             f"data.path '{path}' is not UTF-8 (byte {error.start}: {error.reason}); convert it, "
             "e.g. iconv -f LATIN1 -t UTF-8"
         ) from None
-
-
-def _write_atomically(target: Path, payload: bytes) -> None:
-    """Write beside the target, then rename: an interrupted run never leaves half a file."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as handle:
-        handle.write(payload)
-    os.replace(handle.name, target)

@@ -24,13 +24,13 @@ from tuneforge.data import _cleaning as cleaning
 from tuneforge.data._args import WORKERS_RULE, ArgumentRules, Workers, check_arguments, is_int
 from tuneforge.data._base import SplitsDataModule
 from tuneforge.data._files import read_table, require_column
-from tuneforge.data._tensors import TensorClassificationDataset, check_fractions
-from tuneforge.data.text import (
+from tuneforge.data.tensors import TensorClassificationDataset, check_fractions
+from tuneforge.data.text import check_text_options
+from tuneforge.data.tokenizers import (
     TOKENIZERS,
     BPETokenizer,
     CharTokenizer,
     Tokenizer,
-    check_text_options,
     tokenizer_from_json,
 )
 

@@ -8,8 +8,8 @@ what is missing into `root` first.
 
 import torch
 
-from tuneforge.data._idx import SPLIT_FILES, find_idx, read_idx
 from tuneforge.data._images import InMemoryImageDataModule, as_image_tensor
+from tuneforge.data.idx import SPLIT_FILES, find_idx, read_idx
 
 
 class MissingDatasetError(FileNotFoundError):

@@ -18,6 +18,7 @@ from torch import nn
 
 from tuneforge.finetune._keys import is_adapter
 from tuneforge.finetune.loading import find_head
+from tuneforge.finetune.lora_bounds import check_lora_settings
 
 # The layers peft's LoRA adapts, and those adapted when no pattern is given: the ones holding a
 # backbone's compute (an Embedding is a lookup; LoRA on it must be asked for).
@@ -143,14 +144,10 @@ def add_lora(
         The names of the adapted layers.
 
     Raises:
-        ValueError: for impossible settings or a pattern that finds nothing; one line.
+        ValueError: for settings outside `lora_bounds.LORA_BOUNDS`, or a pattern that finds
+            nothing; one line.
     """
-    if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
-        raise ValueError(f"lora_rank={rank!r} is not possible; use an integer >= 1 (8 is usual)")
-    if not alpha > 0:
-        raise ValueError(f"lora_alpha={alpha!r} is not possible; use a number > 0 (2 x rank)")
-    if not 0 <= dropout < 1:
-        raise ValueError(f"lora_dropout={dropout!r} is not in [0, 1); 0 to 0.1 is usual")
+    check_lora_settings(rank, alpha, dropout)
     names = lora_targets(model, targets, head)
     from peft import LoraConfig, inject_adapter_in_model
 

@@ -5,35 +5,33 @@ exports, the `.pth` state dicts that papers' repositories publish, and Hugging F
 They differ in container and wrapping, not in content, so everything is reduced here to
 `{name: tensor}` and the names are matched to the model afterwards (`load_pretrained`).
 
-Nothing is unpickled as code: torch files are read with `weights_only=True`, and safetensors holds
-no code at all. Every failure is a `WeightsError` of one line naming the file and what is wrong.
+Nothing is unpickled as code: torch files are read with `weights_only=True` (`load_safely`), and
+safetensors holds no code at all. Every failure is a `WeightsError` of one line naming the file
+and what is wrong.
 """
 
 from __future__ import annotations
 
 import json
-import pickle
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 
-from tuneforge.checkpoint_keys import CHECKPOINT_KEY
+from tuneforge.checkpoint_format import CHECKPOINT_KEY, NotLoaded, load_safely, run_checkpoint
 
 if TYPE_CHECKING:
     from tuneforge.finetune.report import LoadReport
 
-FIX = "point at a .ckpt, .safetensors or .pt/.pth/.bin file, or a Hugging Face model folder"
+WEIGHTS_FIX = "point at a .ckpt, .safetensors or .pt/.pth/.bin file, or a Hugging Face model folder"
 
-# What a model folder may hold, in order of preference: safetensors first because reading it runs
-# no unpickler; a tuneforge run folder last, as `tuneforge eval` reads one.
-FOLDER_FILES = (
+# What a Hugging Face model folder may hold, in order of preference: safetensors first because
+# reading it runs no unpickler. A folder with none of them may be a tuneforge run's.
+HF_FILES = (
     "model.safetensors",
     "model.safetensors.index.json",
     "pytorch_model.bin",
     "pytorch_model.bin.index.json",
-    "checkpoints/best.ckpt",
-    "checkpoints/last.ckpt",
 )
 
 # Keys under which training scripts wrap a state dict: Lightning and most papers ("state_dict"),
@@ -70,7 +68,7 @@ def read_weights(source: str | Path) -> dict[str, torch.Tensor]:
     """
     path = Path(source).expanduser()
     if not path.exists():
-        raise WeightsError(f"weights '{path}' do not exist; {FIX}")
+        raise WeightsError(f"weights '{path}' do not exist; {WEIGHTS_FIX}")
     if path.is_dir():
         path = _folder_weights(path)
     if path.name.endswith(".index.json"):
@@ -87,8 +85,8 @@ def stored_class_names(source: str | Path) -> list[str] | None:
     if path.suffix != ".ckpt":
         return None
     try:  # memory-mapped: only the small spec is read, not every tensor again
-        data = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception:  # read_weights has said what is wrong with the file
+        data = load_safely(path, mmap=True)
+    except NotLoaded:  # read_weights has said what is wrong with the file
         return None
     stored = data.get(CHECKPOINT_KEY) if isinstance(data, dict) else None
     names = ((stored or {}).get("data_spec") or {}).get("class_names")
@@ -96,13 +94,16 @@ def stored_class_names(source: str | Path) -> list[str] | None:
 
 
 def _folder_weights(folder: Path) -> Path:
-    for name in FOLDER_FILES:
-        if (folder / name).is_file():
-            return folder / name
+    """The weights file of a Hugging Face model folder, else of a tuneforge run's folder (as
+    `tuneforge eval` reads one)."""
+    found = next((folder / n for n in HF_FILES if (folder / n).is_file()), None)
+    found = found or run_checkpoint(folder)
+    if found is not None:
+        return found
     config = "has config.json but" if (folder / "config.json").is_file() else "has no config.json"
     raise WeightsError(
         f"weights folder '{folder}' {config} no model.safetensors or pytorch_model.bin (nor a "
-        f"tuneforge run's checkpoints/); {FIX}"
+        f"tuneforge run's checkpoints/); {WEIGHTS_FIX}"
     )
 
 
@@ -112,7 +113,9 @@ def _read_shards(index: Path) -> dict[str, torch.Tensor]:
         weight_map = json.loads(index.read_text())["weight_map"]
         shards = sorted(set(weight_map.values()))
     except (ValueError, KeyError, TypeError, AttributeError) as ex:
-        raise WeightsError(f"weights index '{index}' is not a shard index ({ex}); {FIX}") from ex
+        raise WeightsError(
+            f"weights index '{index}' is not a shard index ({ex}); {WEIGHTS_FIX}"
+        ) from ex
     tensors: dict[str, torch.Tensor] = {}
     for shard in shards:
         if not (index.parent / shard).is_file():
@@ -125,21 +128,14 @@ def _read_shards(index: Path) -> dict[str, torch.Tensor]:
 
 def _read_file(path: Path) -> dict[str, torch.Tensor]:
     if path.stat().st_size == 0:
-        raise WeightsError(f"weights file '{path}' is empty; {FIX}")
+        raise WeightsError(f"weights file '{path}' is empty; {WEIGHTS_FIX}")
     if path.suffix == ".safetensors" or _looks_like_safetensors(path):
         return _read_safetensors(path)
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as ex:  # torch.load fails on foreign bytes in many ways
-        if isinstance(ex, pickle.UnpicklingError) and "Unsupported global" in str(ex):
-            raise WeightsError(
-                f"weights file '{path}' holds pickled code and was not loaded (only tensors and "
-                "plain data are read); save its state_dict() instead, or convert it to safetensors"
-            ) from ex
-        raise WeightsError(
-            f"weights file '{path}' is not readable (truncated, or not a torch or safetensors "
-            f"file); {FIX}"
-        ) from ex
+        data = load_safely(path)
+    except NotLoaded as ex:
+        fix = "save its state_dict() instead, or convert it to safetensors"
+        raise WeightsError(f"weights file {ex}; {fix if ex.holds_code else WEIGHTS_FIX}") from ex
     return _tensors(_unwrap(data), path)
 
 
@@ -160,7 +156,7 @@ def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
         reason = str(ex).splitlines()[0] if str(ex) else type(ex).__name__
         raise WeightsError(
             f"weights file '{path}' is not a readable safetensors file (truncated or corrupt: "
-            f"{reason}); {FIX}"
+            f"{reason}); {WEIGHTS_FIX}"
         ) from ex
 
 
@@ -185,4 +181,4 @@ def _tensors(data: Any, path: Path) -> dict[str, torch.Tensor]:
         what = f"a dict with keys {keys}" if data else "an empty dict"
     else:
         what = f"a {type(data).__name__}"
-    raise WeightsError(f"weights file '{path}' holds no tensors ({what}); {FIX}")
+    raise WeightsError(f"weights file '{path}' holds no tensors ({what}); {WEIGHTS_FIX}")

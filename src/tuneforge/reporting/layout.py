@@ -1,9 +1,9 @@
-"""The names of what a run folder and a sweep folder hold, for the code that reads them back."""
+"""The names of what a run folder and a sweep folder hold, for the code that reads them back
+(its checkpoints: `tuneforge.checkpoint_format`)."""
 
 HYDRA = ".hydra"  # config.yaml, overrides.yaml, hydra.yaml
 METRICS = "metrics.json"  # written last: a run without it did not finish
 TENSORBOARD = "tensorboard"
-CHECKPOINTS = "checkpoints"
 PLOTS = "plots"
 CONFUSION_MATRIX_CSV = "confusion_matrix.csv"
 REPORT = "report.md"

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
+from tuneforge.figures import confusion_matrix_figure
 from tuneforge.reporting.events import Curve
-from tuneforge.reporting.figures import confusion_matrix_figure
 from tuneforge.reporting.layout import CONFUSION_MATRIX_CSV
 
 # The splits whose curves are drawn; test/ metrics are one number each, shown in the report.

@@ -8,8 +8,9 @@ from typing import Any
 
 import yaml
 
+from tuneforge.checkpoint_format import load_safely, run_checkpoint
 from tuneforge.reporting.events import Curve, read_scalars
-from tuneforge.reporting.layout import CHECKPOINTS, HYDRA, METRICS, TENSORBOARD
+from tuneforge.reporting.layout import HYDRA, METRICS, TENSORBOARD
 
 # Buffers that a checkpoint's state_dict holds beside the parameters (BatchNorm's statistics).
 _BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
@@ -32,14 +33,17 @@ class Run:
 
     def parameter_count(self) -> int | None:
         """The model's parameter count: from metrics.json, else from the weights of its best
-        checkpoint (or its last), else None."""
+        checkpoint (or its last), else None.
+
+        Raises:
+            NotLoaded: a ValueError naming the checkpoint, where it is not a readable torch file.
+        """
         metrics = self.metrics or {}
         if "params" in metrics:
             return int(metrics["params"])
         best = metrics.get("best_checkpoint")
-        candidates = [self.path / best] if best else []
-        candidates += [self.path / CHECKPOINTS / name for name in ("best.ckpt", "last.ckpt")]
-        checkpoint = next((path for path in candidates if path.is_file()), None)
+        named = self.path / best if best else None
+        checkpoint = named if named and named.is_file() else run_checkpoint(self.path)
         return None if checkpoint is None else _count_parameters(checkpoint)
 
     def wall_seconds(self) -> float | None:
@@ -85,7 +89,5 @@ def _parsed(path: Path, parse: Callable[[str], Any]) -> Any:
 
 def _count_parameters(checkpoint: Path) -> int:
     """The number of weights in a Lightning checkpoint's state_dict, buffers left out."""
-    import torch
-
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"]
+    state = load_safely(checkpoint)["state_dict"]
     return sum(tensor.numel() for name, tensor in state.items() if not name.endswith(_BUFFERS))

@@ -12,9 +12,10 @@ from typing import Any
 
 from tuneforge.reporting.layout import STUDY_DB
 from tuneforge.reporting.run_folder import Run, is_run, read_run
+from tuneforge.trial_keys import TRIAL_KEYS
 
 # Overrides the Optuna sweeper adds to each trial: where its study is, and its number.
-_SWEEPER_KEYS = ("hparams_search.trial=", "hparams_search.storage=")
+_SWEEPER_KEYS = tuple(f"{key}=" for key in TRIAL_KEYS)
 
 
 @dataclass

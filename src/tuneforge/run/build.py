@@ -83,7 +83,7 @@ def _check_accelerator(trainer: DictConfig) -> None:
 
 def _try_optimizer(optimizer: Any, model: Any) -> None:
     """Build the optimizer once now, so a bad argument fails before training, not at fit()."""
-    from tuneforge.tasks._param_groups import decay_groups
+    from tuneforge.tasks.param_groups import decay_groups
 
     try:
         optimizer(decay_groups(model))
@@ -295,11 +295,16 @@ def with_run_dir(cfg: DictConfig, run_dir: Path) -> DictConfig:
     return cfg
 
 
-def build(cfg: DictConfig, run_dir: str | Path, data_state: dict | None = None) -> Built:
+def build(
+    cfg: DictConfig, run_dir: str | Path, data_state: dict | None = None, splits: bool = True
+) -> Built:
     """Build data, model, task and trainer for a run whose artifacts go to `run_dir`.
 
     `data_state` is what a trained run's DataModule fitted (statistics, vocabularies), read back
     from its checkpoint, so eval and predict transform data exactly as training did.
+    `splits=False` is for predicting on given inputs alone: a DataModule that `data_state`
+    restored is not set up, so its data need not be there. One that stored nothing (digits,
+    whose statistics come from its data) is set up all the same.
 
     Raises:
         ConfigError: with every problem of the config, before anything is built.
@@ -313,6 +318,7 @@ def build(cfg: DictConfig, run_dir: str | Path, data_state: dict | None = None) 
         NonFiniteLoss,
         ResumeState,
         StoreRunConfig,
+        TrialPruning,
     )
     from tuneforge.run.checkpoint_io import AtomicCheckpointIO
 
@@ -336,8 +342,9 @@ def build(cfg: DictConfig, run_dir: str | Path, data_state: dict | None = None) 
                 "at a checkpoint that `tuneforge train` wrote"
             ) from ex
     try:
-        datamodule.prepare_data()
-        datamodule.setup("fit")
+        if splits or not data_state:
+            datamodule.prepare_data()
+            datamodule.setup("fit")
     except (FileNotFoundError, ValueError) as ex:  # missing, empty or damaged data
         raise DataError(f"data: {str(ex).splitlines()[0]}") from ex
     spec = datamodule.spec
@@ -390,11 +397,21 @@ def build(cfg: DictConfig, run_dir: str | Path, data_state: dict | None = None) 
     monitored = MonitoredBest(cfg.monitor.metric, cfg.monitor.mode)
     callbacks += [monitored, StoreRunConfig(config, __version__, _plain(spec))]
     if decided.unfreeze_every:
-        callbacks.append(GradualUnfreeze(decided.groups, decided.unfreeze_every))
-    if (cfg.get("hparams_search") or {}).get("trial") is not None:  # a sweep's trial
-        from tuneforge.sweeps.study import trial_callback
+        from functools import partial
 
-        callbacks.append(trial_callback(cfg.hparams_search, cfg.monitor.metric))
+        from tuneforge.finetune.strategies import frozen_at, norms_within
+
+        schedule = partial(frozen_at, decided.groups, decided.unfreeze_every)
+        callbacks.append(GradualUnfreeze(decided.groups, schedule, norms_within))
+    search = cfg.get("hparams_search") or {}
+    if search.get("trial") is not None:  # a sweep's trial: it reports to its study
+        from tuneforge.sweeps.study import make_pruner
+
+        pruner = make_pruner(search.pruner, search.pruner_warmup, search.pruner_startup_trials)
+        metric = cfg.monitor.metric
+        callbacks.append(
+            TrialPruning(search.storage, search.study_name, search.trial, metric, pruner)
+        )
     # Random states and the loader's place for exact resume; a NaN loss stops the run (or is
     # skipped, skip_nonfinite=N) before an optimizer step or a checkpoint holds it.
     callbacks += [ResumeState(), NonFiniteLoss(cfg.get("skip_nonfinite") or 0)]

@@ -7,7 +7,7 @@ from typing import Any
 from lightning.fabric.utilities.cloud_io import get_filesystem
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from tuneforge.run.files import write_atomic
+from tuneforge.atomic_files import write_atomic
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

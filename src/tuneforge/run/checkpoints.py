@@ -1,16 +1,17 @@
 """Read a tuneforge checkpoint safely, and the training config stored in it."""
 
-import pickle
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from tuneforge.checkpoint_keys import CHECKPOINT_KEY
+from tuneforge.checkpoint_format import CHECKPOINT_KEY, NotLoaded, load_safely, run_checkpoint
 from tuneforge.errors import CheckpointError
 from tuneforge.run.stored_data import StoredDataError, check_stored_data
 
-FIX = "point ckpt_path at checkpoints/best.ckpt or checkpoints/last.ckpt of a `tuneforge train` run"
+CKPT_PATH_FIX = (
+    "point ckpt_path at checkpoints/best.ckpt or checkpoints/last.ckpt of a `tuneforge train` run"
+)
 
 
 def checkpoint_file(path: str | Path) -> Path:
@@ -18,20 +19,13 @@ def checkpoint_file(path: str | Path) -> Path:
     path = Path(path)
     if not path.is_dir():
         return path
-    run_dir = path
-    for name in ("best.ckpt", "last.ckpt"):
-        if (run_dir / "checkpoints" / name).is_file():
-            return run_dir / "checkpoints" / name
-    raise CheckpointError(
-        f"ckpt_path '{run_dir}' is a folder with no checkpoints/best.ckpt or last.ckpt; {FIX}"
-    )
-
-
-def _load(path: Path) -> dict[str, Any]:
-    """`path` loaded with `weights_only=True`, so no code is unpickled; torch's error if not."""
-    import torch
-
-    return torch.load(path, map_location="cpu", weights_only=True)
+    found = run_checkpoint(path)
+    if found is None:
+        raise CheckpointError(
+            f"ckpt_path '{path}' is a folder with no checkpoints/best.ckpt or last.ckpt; "
+            f"{CKPT_PATH_FIX}"
+        )
+    return found
 
 
 def newest_readable(folder: Path, skip: Path | None = None) -> tuple[Path, dict[str, Any]] | None:
@@ -44,8 +38,8 @@ def newest_readable(folder: Path, skip: Path | None = None) -> tuple[Path, dict[
     files.sort(key=lambda p: (p.stat().st_mtime_ns, p.name == "last.ckpt"), reverse=True)
     for candidate in files:
         try:
-            checkpoint = _load(candidate)
-        except Exception:  # unreadable: the next one, then
+            checkpoint = load_safely(candidate)
+        except NotLoaded:  # the next one, then
             continue
         if isinstance(checkpoint, dict) and CHECKPOINT_KEY in checkpoint:
             return candidate, checkpoint
@@ -58,9 +52,10 @@ def _instead(path: Path, key: str, fix: str) -> str:
     return f"the newest good one beside it is {key}={found[0]}" if found else fix
 
 
-def read_checkpoint(path: str | Path, key: str = "ckpt_path", fix: str = FIX) -> dict[str, Any]:
-    """The checkpoint at `path` (see `checkpoint_file`), loaded as data only: `weights_only=True`,
-    so no code is unpickled.
+def read_checkpoint(
+    path: str | Path, key: str = "ckpt_path", fix: str = CKPT_PATH_FIX
+) -> dict[str, Any]:
+    """The checkpoint at `path` (see `checkpoint_file`), loaded as data only (`load_safely`).
 
     Args:
         path: the checkpoint file, or a training run's folder.
@@ -75,17 +70,10 @@ def read_checkpoint(path: str | Path, key: str = "ckpt_path", fix: str = FIX) ->
     if not path.exists():
         raise CheckpointError(f"{key} '{path}' does not exist; {fix}")
     try:
-        checkpoint = _load(path)
-    except Exception as ex:  # torch.load fails on foreign bytes in many ways
-        if isinstance(ex, pickle.UnpicklingError) and "Unsupported global" in str(ex):
-            raise CheckpointError(
-                f"{key} '{path}' holds pickled code and was not loaded (only tensors and plain "
-                f"data are read); {fix}"
-            ) from ex
-        raise CheckpointError(
-            f"{key} '{path}' is not a readable checkpoint (truncated, or not a torch file); "
-            f"{_instead(path, key, fix)}"
-        ) from ex
+        checkpoint = load_safely(path)
+    except NotLoaded as ex:
+        instead = fix if ex.holds_code else _instead(path, key, fix)
+        raise CheckpointError(f"{key} {ex}; {instead}") from ex
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise CheckpointError(f"{key} '{path}' is a torch file but not a checkpoint; {fix}")
     if CHECKPOINT_KEY not in checkpoint:
@@ -117,5 +105,6 @@ def load_weights(task: Any, checkpoint: dict[str, Any], path: str | Path) -> Non
     except RuntimeError as ex:
         first = str(ex).splitlines()[0]
         raise CheckpointError(
-            f"ckpt_path '{path}' does not fit the model built from its own config ({first}); {FIX}"
+            f"ckpt_path '{path}' does not fit the model built from its own config ({first}); "
+            f"{CKPT_PATH_FIX}"
         ) from ex

@@ -7,6 +7,8 @@ string is judged by the type check, not here.
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from tuneforge.finetune.lora_bounds import LORA_BOUNDS
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -61,9 +63,7 @@ RULES: dict[str, Rule] = {
     "temperature": Rule("a number > 0 (below 1: surer, above 1: wilder)", _positive),
     "top_k": Rule("an integer >= 1, or null for no cut", lambda v: v >= 1),
     "num_samples": Rule("an integer >= 1", lambda v: v >= 1),
-    "lora_rank": Rule("an integer >= 1 (8 is usual)", lambda v: v >= 1),
-    "lora_alpha": Rule("a number > 0 (twice the rank is usual)", _positive),
-    "lora_dropout": Rule("a number in [0, 1)", _fraction),
+    **{name: Rule(allowed, check) for name, (allowed, check) in LORA_BOUNDS.items()},
     "every_n_steps": Rule("an integer >= 0 (0: checkpoints at validations only)", _non_negative),
     "skip_nonfinite": Rule("an integer >= 0 (0: stop at the first)", _non_negative),
 }

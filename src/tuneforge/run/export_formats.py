@@ -16,8 +16,8 @@ from typing import Any
 
 import torch
 
+from tuneforge.atomic_files import atomic_path
 from tuneforge.errors import CheckpointError, ConfigError
-from tuneforge.run.files import atomic_path
 
 # How far another runtime's float32 outputs may be from torch's (other kernels, other orders).
 ATOL, RTOL = 1e-4, 1e-3

@@ -6,18 +6,18 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from tuneforge.checkpoint_keys import CHECKPOINT_KEY
-from tuneforge.errors import CheckpointError
+from tuneforge.checkpoint_format import CHECKPOINT_KEY
+from tuneforge.errors import CheckpointError, ConfigError
 from tuneforge.run.build import Built, add_adapters, build, build_model
 from tuneforge.run.checkpoints import (
-    FIX,
+    CKPT_PATH_FIX,
     checkpoint_file,
     load_weights,
     read_checkpoint,
     stored_config,
 )
 from tuneforge.run.confine import confined
-from tuneforge.run.other_data import check_data_fits, with_data
+from tuneforge.run.other_data import check_data_fits, check_unbuilt, chosen, with_data
 from tuneforge.run.record import accept_run
 from tuneforge.run.trust import untrusted, user_config_dirs
 from tuneforge.run.validate import validate
@@ -57,9 +57,13 @@ def trust_flag(cfg: DictConfig) -> bool:
     return cfg.trust_config
 
 
-def build_from_checkpoint(cfg: DictConfig, run_dir: Path) -> tuple[Built, Path]:
+def build_from_checkpoint(
+    cfg: DictConfig, run_dir: Path, splits: bool = True
+) -> tuple[Built, Path]:
     """Data and model as the checkpoint's training config made them; trainer and loggers from
     this verb's config; no training callbacks (nothing is checkpointed while scoring).
+    `splits=False`: only given inputs are predicted, so the training data need not be there
+    (see `build`).
 
     Returns the built run and the checkpoint file read (`ckpt_path` may name a run folder).
     """
@@ -79,9 +83,15 @@ def build_from_checkpoint(cfg: DictConfig, run_dir: Path) -> tuple[Built, Path]:
     trained = with_data(trained, other_data)
     # Lightning stores a DataModule's state_dict under its class name.
     data_class = str(trained.data._target_).rsplit(".", 1)[-1]
-    built = build(trained, run_dir, data_state=checkpoint.get(data_class))
+    state, trained_spec = checkpoint.get(data_class), checkpoint[CHECKPOINT_KEY].get("data_spec")
+    try:
+        built = build(trained, run_dir, data_state=state, splits=splits)
+    except ConfigError:  # a model that cannot take the chosen data: say so as eval would
+        if other_data is not None:
+            check_unbuilt(trained_spec, trained.data, state, path)
+        raise
     if other_data is not None:
-        check_data_fits(checkpoint[CHECKPOINT_KEY].get("data_spec"), built.datamodule.spec, path)
+        check_data_fits(trained_spec, built.datamodule.spec, path, chosen(trained.data))
     add_adapters(built.model, finetune)  # LoRA's layers, in place: the task holds this model
     load_weights(built.task, checkpoint, path)
     return built, path
@@ -102,7 +112,7 @@ def trained_model(
     if spec is None:
         raise CheckpointError(
             f"ckpt_path '{path}' holds no data facts to size the model (written by an older "
-            f"tuneforge); {FIX}"
+            f"tuneforge); {CKPT_PATH_FIX}"
         )
     model = build_model(trained.model, spec)
     add_adapters(model, trained.get("finetune"))
@@ -116,7 +126,8 @@ def trained_model(
     except RuntimeError as ex:
         first = str(ex).splitlines()[0]
         raise CheckpointError(
-            f"ckpt_path '{path}' does not fit the model built from its own config ({first}); {FIX}"
+            f"ckpt_path '{path}' does not fit the model built from its own config ({first}); "
+            f"{CKPT_PATH_FIX}"
         ) from ex
     return model
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tuneforge.errors import OutputError
+from tuneforge.processes import alive
 
 try:
     import fcntl
@@ -50,13 +51,7 @@ def _refusal(run_dir: Path, holder: dict[str, Any]) -> OutputError:
 def _pid_alive(holder: dict[str, Any]) -> bool:
     if holder.get("host") != socket.gethostname() or not isinstance(holder.get("pid"), int):
         return bool(holder)  # another machine's run cannot be checked: taken as alive
-    try:
-        os.kill(holder["pid"], 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return alive(holder["pid"])
 
 
 class RunLock:

@@ -4,9 +4,9 @@ and by `tuneforge report` where they are missing."""
 import logging
 from pathlib import Path
 
+from tuneforge.atomic_files import atomic_path
 from tuneforge.reporting.events import read_scalars
 from tuneforge.reporting.layout import CONFUSION_MATRIX_CSV, PLOTS, TENSORBOARD
-from tuneforge.run.files import atomic_path
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,9 @@ from typing import Any
 
 from omegaconf import OmegaConf, read_write
 
+from tuneforge.atomic_files import write_atomic
 from tuneforge.errors import OutputError
-from tuneforge.run.files import open_to_append, write_atomic
+from tuneforge.run.files import open_to_append
 from tuneforge.run.lock import first_process
 
 RECORD = ".hydra"  # the folder name Hydra gives it, which reporting/ reads
@@ -50,17 +51,17 @@ class RunRecord:
     """What Hydra would have written for the running job, held until `accept()`.
 
     Args:
-        run_dir: the job's run folder, which Hydra made.
+        run_dir: the job's run folder, which Hydra (or `tuneforge.api`) made.
         cfg: the job's config, as the task function received it.
+        hydra_cfg: `{"hydra": ...}`, as Hydra saves it: the running job's, or what
+            `compose(..., return_hydra_config=True)` gave `tuneforge.api`.
     """
 
-    def __init__(self, run_dir: Path, cfg: Any) -> None:
-        from hydra.core.hydra_config import HydraConfig
-
+    def __init__(self, run_dir: Path, cfg: Any, hydra_cfg: Any) -> None:
         self.run_dir = run_dir
         self.fresh = not any(run_dir.iterdir())  # Hydra made it for this job
         self.accepted = False
-        hydra_cfg = copy.deepcopy(HydraConfig.instance().cfg)  # {"hydra": ...}, as Hydra saves it
+        hydra_cfg = copy.deepcopy(hydra_cfg)
         with read_write(hydra_cfg.hydra):
             hydra_cfg.hydra.output_subdir = RECORD  # where its files are, as Hydra would say
         self._texts = {  # now: a verb may change its config as it runs

@@ -16,14 +16,15 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from tuneforge.atomic_files import UNFINISHED, write_atomic
+from tuneforge.checkpoint_format import CHECKPOINTS
 from tuneforge.errors import CheckpointError, ConfigError
 from tuneforge.run.checkpoints import newest_readable, read_checkpoint, stored_config
 from tuneforge.run.config_diff import Change, comparable, differences
-from tuneforge.run.files import UNFINISHED, write_atomic
 
 log = logging.getLogger(__name__)
 
-FIX = (
+RESUME_FIX = (
     "give resume a .ckpt of this model, or a run folder (its newest good checkpoint is used); "
     "resume=null starts afresh"
 )
@@ -32,7 +33,7 @@ SHORTHAND = re.compile(r"^(\+{0,2})resume=(?!\{)")  # not resume={from: ...}, Hy
 # What a resumed run cannot take from its command, whatever resume.allow_changes says, by key
 # (or a key above it: `finetune` is every key under it), with why. The rest is built anew from
 # the command's config (Trainer, model, data, task), or put over the state Lightning restores
-# (optimizers and schedulers: callbacks/_new_hyperparameters.py); a model whose weights no
+# (optimizers and schedulers: callbacks/new_hyperparameters.py); a model whose weights no
 # longer fit is refused by `check_fits`.
 FIXED = {
     "seed": "the random states come back from the checkpoint",
@@ -62,7 +63,7 @@ def _remove_unfinished(folder: Path) -> None:
 
 
 def _newest(folder: Path, key: str) -> tuple[Path, dict[str, Any]] | None:
-    checkpoints = folder / "checkpoints"
+    checkpoints = folder / CHECKPOINTS
     found = newest_readable(checkpoints)
     if found is None and any(checkpoints.glob("*.ckpt")):
         raise CheckpointError(
@@ -86,7 +87,7 @@ def to_resume(resume: str | None, run_dir: Path) -> tuple[Path, dict[str, Any]] 
     if resume is None:
         return None
     if resume == "auto":
-        _remove_unfinished(run_dir / "checkpoints")
+        _remove_unfinished(run_dir / CHECKPOINTS)
         found = _newest(run_dir, "resume=auto")
         if found is None:
             log.info("resume=auto: %s has no checkpoint yet; training from the start", run_dir)
@@ -95,9 +96,11 @@ def to_resume(resume: str | None, run_dir: Path) -> tuple[Path, dict[str, Any]] 
     if path.is_dir():
         found = _newest(path, f"resume={resume}")
         if found is None:
-            raise CheckpointError(f"resume='{path}' is a folder with no checkpoints/*.ckpt; {FIX}")
+            raise CheckpointError(
+                f"resume='{path}' is a folder with no checkpoints/*.ckpt; {RESUME_FIX}"
+            )
         return found
-    return path, read_checkpoint(path, key="resume", fix=FIX)
+    return path, read_checkpoint(path, key="resume", fix=RESUME_FIX)
 
 
 def check_fits(task: Any, checkpoint: dict[str, Any], path: Path) -> None:
@@ -211,7 +214,7 @@ def fit_from(
     epoch, step = checkpoint.get("epoch", "?"), checkpoint.get("global_step", "?")
     log.info("Resuming from %s (epoch %s, step %s)", _shown(path, run_dir), epoch, step)
     if changes:
-        from tuneforge.callbacks._new_hyperparameters import NewHyperparameters
+        from tuneforge.callbacks.new_hyperparameters import NewHyperparameters
 
         log.info("resume.allow_changes=true: training on with %s", ", ".join(map(str, changes)))
         trainer.callbacks.append(NewHyperparameters())

@@ -10,7 +10,7 @@ that names what is wrong, instead of failing somewhere inside torch.
 from collections.abc import Callable
 from typing import Any
 
-from tuneforge.checkpoint_keys import CHECKPOINT_KEY
+from tuneforge.checkpoint_format import CHECKPOINT_KEY
 
 LARGEST_INPUT = 2**28  # values in one input (a 16k x 16k RGB image): a forged shape stops here
 LARGEST_VOCAB = 2**31
@@ -109,7 +109,7 @@ def checked_tokenizer(tokenizer_json: Any) -> Any:
         StoredDataError: when it is not a string, or not a tokenizer that tuneforge or the
             `tokenizers` library reads.
     """
-    from tuneforge.data.text import tokenizer_from_json
+    from tuneforge.data.tokenizers import tokenizer_from_json
 
     if not isinstance(tokenizer_json, str):
         raise StoredDataError(f"its tokenizer is a {type(tokenizer_json).__name__}, not JSON text")

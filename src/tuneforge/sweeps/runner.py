@@ -17,11 +17,9 @@ from tuneforge.sweeps import study as studies
 from tuneforge.sweeps import workers
 from tuneforge.sweeps.search_space import SearchSpace, as_override, parse_search_space, quoted
 from tuneforge.sweeps.summary import trials_table, write_best
+from tuneforge.trial_keys import STORAGE, TRIAL, TRIAL_KEYS
 
 log = logging.getLogger(__name__)
-
-# Overrides that the sweeper sets for each trial's job itself.
-TRIAL_KEYS = ("hparams_search.trial", "hparams_search.storage")
 
 
 @dataclass
@@ -124,8 +122,8 @@ class Sweep:
         return study
 
     def _overrides(self, space: SearchSpace, params: dict, number: int | None, url: str) -> list:
-        trial = [] if number is None else [f"hparams_search.trial={number}"]
-        storage = [f"hparams_search.storage={quoted(url)}"] if url else []
+        trial = [] if number is None else [f"{TRIAL}={number}"]
+        storage = [f"{STORAGE}={quoted(url)}"] if url else []
         return [*space.fixed, *(as_override(k, v) for k, v in params.items()), *trial, *storage]
 
     def _run_batch(self, study: Any, space: SearchSpace, trials: list, url: str) -> None:

@@ -4,10 +4,14 @@ A study lives in an RDB storage, so a sweep outlives its process: re-running the
 the trials already run and goes on (`workers` says how several workers share one).
 """
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tuneforge.errors import ConfigError
+
+if TYPE_CHECKING:
+    import optuna
 
 SAMPLERS = ("tpe", "random", "grid", "cmaes")
 PRUNERS = ("median", "none")
@@ -33,7 +37,9 @@ def direction(value: str) -> str:
     return DIRECTIONS[value]
 
 
-def make_sampler(name: str, seed: int | None, grid: Any) -> Any:
+def make_sampler(
+    name: str, seed: int | None, grid: Callable[[], dict[str, list[Any]]]
+) -> "optuna.samplers.BaseSampler":
     """Optuna's sampler called `name`, seeded; `grid()` gives the grid sampler its values."""
     import importlib.util
 
@@ -58,7 +64,7 @@ def make_sampler(name: str, seed: int | None, grid: Any) -> Any:
     return samplers[name]()
 
 
-def make_pruner(name: str, warmup: int, startup_trials: int) -> Any:
+def make_pruner(name: str, warmup: int, startup_trials: int) -> "optuna.pruners.BasePruner":
     """Optuna's median pruner, or none. Steps are validations, counted from 0."""
     import optuna
 
@@ -71,7 +77,7 @@ def make_pruner(name: str, warmup: int, startup_trials: int) -> Any:
     )
 
 
-def connect(url: str, heartbeat: int = HEARTBEAT_SECONDS) -> Any:
+def connect(url: str, heartbeat: int = HEARTBEAT_SECONDS) -> "optuna.storages.RDBStorage":
     """Optuna's RDB storage at `url`, or a ConfigError naming what is wrong with it.
 
     Trials record a heartbeat every `heartbeat` seconds while their job runs (see
@@ -105,7 +111,13 @@ def connect(url: str, heartbeat: int = HEARTBEAT_SECONDS) -> Any:
         ) from ex
 
 
-def open_study(storage: Any, name: str, wanted: str, pruner: Any, setup: dict[str, Any]) -> Any:
+def open_study(
+    storage: "optuna.storages.RDBStorage",
+    name: str,
+    wanted: str,
+    pruner: "optuna.pruners.BasePruner",
+    setup: dict[str, Any],
+) -> "optuna.Study":
     """Create the study, or load it to go on with it.
 
     `setup` (the search space and the overrides every trial gets) is stored with a new study and
@@ -166,12 +178,3 @@ def shown(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     return make_url(url).render_as_string(hide_password=True)
-
-
-def trial_callback(search: Any, metric: str) -> Any:
-    """The callback that reports a trial's validations to its study, from the trial's
-    `hparams_search` settings (the storage and trial number the sweeper passed it)."""
-    from tuneforge.callbacks import TrialPruning
-
-    pruner = make_pruner(search.pruner, search.pruner_warmup, search.pruner_startup_trials)
-    return TrialPruning(search.storage, search.study_name, search.trial, metric, pruner)

@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from tuneforge.processes import alive
+
 log = logging.getLogger(__name__)
 
 # A trial run again after its worker stopped carries the number of the trial it replaces.
@@ -80,12 +82,10 @@ def _stopped(worker: str | None) -> bool:
     host, pid, started = worker.split(":")
     if host != socket.gethostname():
         return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except (PermissionError, ValueError):
+    if not pid.isdigit():
         return False
+    if not alive(int(pid)):
+        return True
     return started != "?" and _started(int(pid)) not in (started, "?")
 
 

@@ -10,7 +10,7 @@ import torchmetrics
 from torch import nn
 from torch.optim import Optimizer
 
-from tuneforge.tasks._param_groups import decay_groups
+from tuneforge.tasks.param_groups import decay_groups
 
 OptimizerFactory = Callable[[list[dict]], Optimizer]
 SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]

@@ -1,11 +1,11 @@
-"""The figures shared by TensorBoard and plots/: what they draw, and matrices they refuse."""
+"""The figures of plots/ and TensorBoard: what they draw, and inputs they refuse."""
 
 import io
 
 import numpy as np
 import pytest
 
-from tuneforge.reporting.figures import confusion_matrix_figure, labelled_images_figure
+from tuneforge.figures import confusion_matrix_figure, labelled_images_figure
 
 
 def _texts(axes) -> list[str]:

@@ -1,4 +1,6 @@
-"""Figures drawn from a run's numbers, shared by TensorBoard and the run folder's plots/.
+"""Figures drawn from a run's numbers, for the run folder's plots/ (reporting) and for
+TensorBoard (callbacks): one home below both, so the same confusion matrix shows in either.
+Import it only where there is something to draw: matplotlib takes a while to import.
 
 Figures are built on `matplotlib.figure.Figure` rather than pyplot, so they need no display and
 no global figure state: callers save them (`figure.savefig`) or hand them to TensorBoard
