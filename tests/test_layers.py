@@ -13,7 +13,7 @@ import tuneforge
 
 # Modules at the bottom: constants and small helpers every layer may use.
 BOTTOM = {"tuneforge.errors", "tuneforge.configs", "tuneforge.checkpoint_format"}
-BOTTOM |= {"tuneforge.atomic_files"}
+BOTTOM |= {"tuneforge.atomic_files", "tuneforge.caches"}
 BOTTOM |= {"tuneforge.processes", "tuneforge.trial_keys", "tuneforge.figures"}
 TRAINING = {"tuneforge.models", "tuneforge.data", "tuneforge.finetune", "tuneforge.tasks"}
 TRAINING |= {"tuneforge.callbacks", "tuneforge.sweeps"}

@@ -7,7 +7,9 @@ merge, layer by layer), so every format holds a plain model of the architecture 
 - `safetensors`: `model.safetensors`, the model's weights under its own names (so
   `finetune.checkpoint` loads them back, strictly), beside the resolved training `config.yaml`.
 - `hf`: a GPT as a Hugging Face GPT-2 folder that `transformers.GPT2LMHeadModel.from_pretrained`
-  reads.
+  reads; a pretrained causal LM (`model=hf_causal_lm`) as a merged folder of its own
+  architecture, with its tokenizer, chat template and generation config (run/llm_export.py).
+- `adapter`: a causal LM's LoRA adapter as peft writes it, for `PeftModel.from_pretrained`.
 - `onnx`: `model.onnx` from torch's exporter (through torch.export; needs `pip install
   'tuneforge[onnx]'`), input `input`, output `output`, any batch size and, for token ids, any
   length up to the model's longest. Models that torch.export cannot capture (the LSTM, whose
@@ -34,11 +36,16 @@ from tuneforge.checkpoint_format import CHECKPOINT_KEY
 from tuneforge.errors import ConfigError
 from tuneforge.run.checkpoints import checkpoint_file, read_checkpoint, stored_config
 from tuneforge.run.files import write_json
-from tuneforge.run.from_checkpoint import stored_tokenizer, trained_model, trust_flag
+from tuneforge.run.from_checkpoint import (
+    stored_chat_template,
+    stored_tokenizer,
+    trained_model,
+    trust_flag,
+)
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("safetensors", "hf", "onnx", "torchscript")
+FORMATS = ("safetensors", "hf", "adapter", "onnx", "torchscript")
 
 
 def _write_tokenizer(tokenizer_json: str | None, out: Path, for_hf: bool) -> None:
@@ -78,6 +85,26 @@ def _export_hf(model: Any, out: Path) -> None:
     write_json(out / "config.json", hf_gpt2_config(model))
 
 
+def _export_causal_lm(fmt: str, model: Any, checkpoint: dict[str, Any], out: Path) -> None:
+    """hf: a merged Hugging Face folder; adapter: the peft adapter; safetensors: tuneforge's."""
+    from tuneforge.finetune import merge_lora
+    from tuneforge.run.llm_export import write_adapter, write_hf_folder
+
+    if fmt == "hf":
+        _log_check("hf", write_hf_folder(model, stored_chat_template(checkpoint), out))
+    elif fmt == "adapter":
+        finetune = checkpoint[CHECKPOINT_KEY]["config"].get("finetune") or {}
+        _log_check("adapter", write_adapter(model, finetune, out))
+    elif fmt == "safetensors":
+        merge_lora(model)
+        _export_safetensors(model, checkpoint, out)
+    else:
+        raise ConfigError(
+            f"format={fmt} is not written for a causal LM; use format=hf (transformers and "
+            "optimum take it from there), adapter or safetensors"
+        )
+
+
 def _log_check(fmt: str, difference: float | None) -> None:
     if difference is None:
         log.info("%s export not checked against the model: pip install onnxruntime for that", fmt)
@@ -92,12 +119,22 @@ def run(cfg: DictConfig, run_dir: Path) -> Path:
         raise ConfigError(
             f"format={cfg.format!r} is not valid; choose one of: {', '.join(FORMATS)}"
         )
-    from tuneforge.finetune import merge_lora
     from tuneforge.run.export_formats import write_onnx, write_torchscript
 
     path = checkpoint_file(cfg.ckpt_path)
     checkpoint = read_checkpoint(path)
     model = trained_model(checkpoint, path, trust, cfg, run_dir).eval()
+    if hasattr(model, "hf_model"):  # a pretrained causal LM: Hugging Face's own formats
+        _export_causal_lm(cfg.format, model, checkpoint, run_dir)
+        log.info("%s export of %s written to %s", cfg.format, path, run_dir)
+        return run_dir
+    if cfg.format == "adapter":
+        raise ConfigError(
+            "format=adapter writes a causal LM's LoRA adapter for peft; this checkpoint holds a "
+            f"{type(model).__name__}: use format=safetensors"
+        )
+    from tuneforge.finetune import merge_lora
+
     merged = merge_lora(model)
     if merged:
         log.info("LoRA adapters of %d layers merged into their weights", len(merged))

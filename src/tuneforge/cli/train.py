@@ -59,7 +59,7 @@ def _save_tokenizer(built: Built, run_dir: Path) -> None:
     """The fitted tokenizer as tokenizer.json in the run folder, for tools outside tuneforge (the
     checkpoint carries it too, so eval and generate decode the same way)."""
     tokenizer = getattr(built.datamodule, "tokenizer", None)
-    if tokenizer is not None:
+    if hasattr(tokenizer, "to_json"):  # a pretrained model's tokenizer stays in its folder
         write_atomic(run_dir / "tokenizer.json", lambda handle: handle.write(tokenizer.to_json()))
 
 

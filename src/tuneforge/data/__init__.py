@@ -1,5 +1,6 @@
 """LightningDataModules. Each tells the model what it needs through `spec` after `setup()`."""
 
+from tuneforge.data.chat import ChatDataModule
 from tuneforge.data.digits import DigitsDataModule
 from tuneforge.data.image_folder import ImageFolderDataModule
 from tuneforge.data.tabular import CSVDataModule
@@ -10,6 +11,7 @@ from tuneforge.data.vision import CIFAR10DataModule, FashionMNISTDataModule, MNI
 __all__ = [
     "CIFAR10DataModule",
     "CSVDataModule",
+    "ChatDataModule",
     "DigitsDataModule",
     "FashionMNISTDataModule",
     "ImageFolderDataModule",

@@ -177,6 +177,8 @@ def find_head(model: nn.Module, head: str | None) -> tuple[str | None, nn.Module
             ) from ex
     if callable(getattr(model, "get_classifier", None)):
         classifier = model.get_classifier()
+        if classifier is None:  # a model that says it has none (a causal LM's output layer)
+            return None, None
         for name, module in model.named_modules():
             if module is classifier and name:
                 return name, module

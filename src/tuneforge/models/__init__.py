@@ -8,6 +8,7 @@ when a model that needs them is built, so importing this package stays light.
 
 from tuneforge.models.cnn import CNN
 from tuneforge.models.gpt import GPT, GPTConfig
+from tuneforge.models.hf_causal_lm import HFCausalLM
 from tuneforge.models.hf_encoder import HFEncoderClassifier
 from tuneforge.models.lstm import LSTMClassifier
 from tuneforge.models.mlp import MLP
@@ -20,6 +21,7 @@ __all__ = [
     "GPT",
     "MLP",
     "GPTConfig",
+    "HFCausalLM",
     "HFEncoderClassifier",
     "LSTMClassifier",
     "ResNet",

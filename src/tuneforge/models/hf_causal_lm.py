@@ -11,7 +11,8 @@ template; later loads read that folder in about a second. The folder is keyed by
 sha256, so a changed file converts again, and it is written under a temporary name and renamed
 when complete, so an interrupted conversion never leaves a folder that looks finished. It lies
 beside the GGUF in `.tuneforge-cache/` where that folder is writable, else under
-`$XDG_CACHE_HOME/tuneforge/gguf/` (`~/.cache/...`), or under `gguf_cache_dir` when one is given.
+`$XDG_CACHE_HOME/tuneforge/gguf/` (`~/.cache/...`), or under `gguf_cache_dir` when one is given;
+a conversion already made in any of those places is read from there.
 
 `forward` returns the logits only: the task computes the loss (token-weighted over a whole
 optimizer step, labels ignored at -100), which transformers' own per-batch mean loss is not.
@@ -32,6 +33,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from tuneforge.caches import user_cache_dir
 from tuneforge.errors import CheckpointError, ConfigError
 
 log = logging.getLogger(__name__)
@@ -124,6 +126,38 @@ class HFCausalLM(nn.Module):
         return AutoTokenizer.from_pretrained(
             self.source, local_files_only=True, trust_remote_code=False
         )
+
+    pretrained = True  # its weights come from `path`: fine-tuning needs no finetune.checkpoint
+
+    @cached_property
+    def weights_sha256(self) -> str:
+        """A hash of the base weights as loaded: the GGUF's sha256, else one over the folder's
+        safetensors files. A run that keeps only adapters records it, and a rebuilt run refuses a
+        base whose hash differs (its adapters were trained on other weights)."""
+        if self.gguf_cache is not None:
+            return self.gguf_cache.sha256
+        digest = hashlib.sha256()
+        for file in sorted(self.source.glob("*.safetensors")):
+            digest.update(file.name.encode() + b"\0" + _sha256(file).encode())
+        return digest.hexdigest()
+
+    def get_classifier(self) -> None:
+        """None: the output layer projects onto the vocabulary and is no classifier head, so
+        LoRA adapts around it and leaves it frozen (a tied one is the token embedding anyway)."""
+        return None
+
+    def group_matcher(self, coarse: bool = False) -> dict[str, str | list]:
+        """Regexes grouping parameter names from input to output (timm's convention): the token
+        embedding, each decoder layer, then the final norm and output layer. `finetune=freeze
+        finetune.freeze_groups=N` freezes the embedding and the first N-1 layers."""
+        del coarse  # one group per layer either way
+        return {
+            "stem": r"^hf_model\.(?:model\.embed_tokens|transformer\.(?:wte|wpe))\.",
+            "blocks": [
+                (r"^hf_model\.(?:model\.layers|transformer\.h)\.(\d+)\.", None),
+                (r"^hf_model\.", (99999,)),
+            ],
+        }
 
     def forward(
         self,
@@ -219,10 +253,13 @@ def gguf_cached_folder(folder: Path, gguf_file: str, cache_dir: str | None = Non
         )
     start = time.perf_counter()
     sha256 = _sha256(gguf)
-    cached = _cache_root(folder, cache_dir) / f"{gguf.stem}-{sha256[:16]}"
-    if (cached / CACHE_RECORD).is_file():
-        log.info("%s: reading its converted copy %s", gguf.name, cached)
-        return GGUFCache(cached, sha256, converted_now=False)
+    name = f"{gguf.stem}-{sha256[:16]}"
+    for root in (folder / ".tuneforge-cache", user_cache_dir("gguf"), cache_dir):
+        found = Path(root).expanduser() / name if root is not None else None
+        if found is not None and (found / CACHE_RECORD).is_file():
+            log.info("%s: reading its converted copy %s", gguf.name, found)
+            return GGUFCache(found, sha256, converted_now=False)
+    cached = _cache_root(folder, cache_dir) / name
     log.info("%s: converting to safetensors once (dequantized to float32) into %s", gguf, cached)
     _convert(gguf, sha256, cached)
     log.info("%s: converted in %.1f s", gguf.name, time.perf_counter() - start)
@@ -236,8 +273,7 @@ def _cache_root(folder: Path, cache_dir: str | None) -> Path:
     beside = folder / ".tuneforge-cache"
     if os.access(beside if beside.is_dir() else folder, os.W_OK):
         return beside
-    user_cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return user_cache / "tuneforge" / "gguf"
+    return user_cache_dir("gguf")
 
 
 def _convert(gguf: Path, sha256: str, cached: Path) -> None:

@@ -219,11 +219,10 @@ def _plan_finetune(model: Any, finetune: DictConfig) -> Any:
         raise ConfigError(f"finetune.{str(ex).splitlines()[0]}") from ex
     strategies.apply(model, decided)
     if strategy != "full":
-        if not finetune.get("checkpoint"):
-            log.warning(
-                "finetune.strategy=%s without finetune.checkpoint: frozen layers stay "
-                "at their random init",
-                strategy,
+        if not finetune.get("checkpoint") and not getattr(model, "pretrained", False):
+            raise ConfigError(
+                f"finetune.strategy={strategy} freezes pretrained weights, but none are loaded; "
+                "set finetune.checkpoint=PATH, or choose a pretrained model (model=hf_causal_lm)"
             )
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         frozen = sum(p.numel() for p in model.parameters() if not p.requires_grad)
@@ -286,6 +285,26 @@ def build_model(node: DictConfig, spec: dict[str, Any]) -> Any:
         ) from ex
 
 
+def _model_with_tokenizer(node: DictConfig, datamodule: Any) -> Any:
+    """For data that needs a pretrained model's tokenizer (`needs_tokenizer`), the model, its
+    tokenizer handed to the data; None for any other data, whose model the data sizes.
+
+    Raises:
+        ConfigError: when the model brings no tokenizer (it is not a pretrained LM).
+    """
+    if not getattr(datamodule, "needs_tokenizer", False):
+        return None
+    model = build_model(node, {})
+    tokenizer = getattr(model, "tokenizer", None)
+    if tokenizer is None:
+        raise ConfigError(
+            f"{type(datamodule).__name__} is tokenized by a pretrained model's own tokenizer, "
+            f"which {type(model).__name__} has not; choose model=hf_causal_lm model.path=FOLDER"
+        )
+    datamodule.use_tokenizer(tokenizer)
+    return model
+
+
 def with_run_dir(cfg: DictConfig, run_dir: Path) -> DictConfig:
     """A copy of `cfg` whose `paths.output_dir` (the run folder) is `run_dir`."""
     cfg = copy.deepcopy(cfg)
@@ -341,6 +360,9 @@ def build(
                 f"({str(ex).splitlines()[0] if str(ex) else type(ex).__name__}); point ckpt_path "
                 "at a checkpoint that `tuneforge train` wrote"
             ) from ex
+    # A pretrained language model brings its vocabulary: chat data is tokenized by the model's
+    # own tokenizer, so that model is built first and hands it over.
+    model = _model_with_tokenizer(cfg.model, datamodule)
     try:
         if splits or not data_state:
             datamodule.prepare_data()
@@ -350,7 +372,8 @@ def build(
     spec = datamodule.spec
 
     # 2. Model: a plain nn.Module sized by the data.
-    model = build_model(cfg.model, spec)
+    if model is None:
+        model = build_model(cfg.model, spec)
 
     # 3. Fine-tuning: pretrained weights loaded into the model, with a report of what fitted;
     # then LoRA's adapters, where asked for; then the strategy decides what trains, and how fast.

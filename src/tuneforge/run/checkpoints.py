@@ -100,6 +100,9 @@ def load_weights(task: Any, checkpoint: dict[str, Any], path: str | Path) -> Non
     Raises:
         CheckpointError: when the weights do not fit the task's model.
     """
+    from tuneforge.tasks.causal_lm import restore_frozen_base
+
+    restore_frozen_base(checkpoint, task.model, "model.", str(path))  # adapters alone: add base
     try:
         task.load_state_dict(checkpoint["state_dict"])
     except RuntimeError as ex:

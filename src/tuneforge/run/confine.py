@@ -13,10 +13,14 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, open_dict
 
+from tuneforge.caches import user_cache_dir
+
 # Fetch or read weights that the checkpoint's own weights replace anyway.
 NO_FETCH = {"download": False, "pretrained": False, "pretrained_file": None}
 # timm.create_model's arguments that read a weights file (the model adapter passes them on).
 WEIGHT_FILES = ("checkpoint_path", "pretrained_cfg", "pretrained_cfg_overlay")
+# Cache folders of conversions that cost minutes: the user's cache, not a throwaway folder.
+USER_CACHES = {"gguf_cache_dir": "gguf"}
 REBUILT_FOLDERS = "rebuilt"  # under the run folder: where the stored config's folders go
 
 
@@ -33,6 +37,8 @@ def _confine(node: Any, run_dir: Path) -> None:
             node[key] = NO_FETCH[key]
         elif key in WEIGHT_FILES:
             del node[key]
+        elif key in USER_CACHES:  # conversions worth keeping go to the user's own cache
+            node[key] = str(user_cache_dir(USER_CACHES[key]))
         elif key.endswith("_dir") or key == "dirpath":  # dirpath: Lightning's checkpoints
             node[key] = str(run_dir / REBUILT_FOLDERS / key)
         else:

@@ -21,6 +21,7 @@ from tuneforge.run.other_data import check_data_fits, check_unbuilt, chosen, wit
 from tuneforge.run.record import accept_run
 from tuneforge.run.trust import untrusted, user_config_dirs
 from tuneforge.run.validate import validate
+from tuneforge.tasks.causal_lm import restore_frozen_base
 
 TRUST_SCHEMA = {"trust_config": bool}
 
@@ -116,6 +117,7 @@ def trained_model(
         )
     model = build_model(trained.model, spec)
     add_adapters(model, trained.get("finetune"))
+    restore_frozen_base(checkpoint, model, "model.", str(path))  # adapters alone: add the base
     weights = {
         key.removeprefix("model."): value
         for key, value in checkpoint["state_dict"].items()
@@ -132,9 +134,20 @@ def trained_model(
     return model
 
 
-def stored_tokenizer(checkpoint: dict[str, Any]) -> str | None:
-    """The tokenizer JSON a text DataModule stored in the checkpoint (Lightning keeps a
-    DataModule's state under its class name), or None for other data."""
+def _stored_data_state(checkpoint: dict[str, Any], key: str) -> Any:
+    """`key` of the DataModule's state stored in the checkpoint (Lightning keeps it under the
+    DataModule's class name), or None."""
     data_class = str(stored_config(checkpoint).data._target_).rsplit(".", 1)[-1]
     state = checkpoint.get(data_class)
-    return state.get("tokenizer") if isinstance(state, dict) else None
+    return state.get(key) if isinstance(state, dict) else None
+
+
+def stored_tokenizer(checkpoint: dict[str, Any]) -> str | None:
+    """The tokenizer JSON a text DataModule stored in the checkpoint, or None for other data."""
+    return _stored_data_state(checkpoint, "tokenizer")
+
+
+def stored_chat_template(checkpoint: dict[str, Any]) -> str | None:
+    """The chat template chat data trained with, or None for other data."""
+    template = _stored_data_state(checkpoint, "chat_template")
+    return template if isinstance(template, str) else None
