@@ -1,5 +1,8 @@
 """`tuneforge generate ckpt_path=PATH prompt=TEXT`: print text sampled from a language model.
 
+A causal LM fine-tuned on chat (`model=hf_causal_lm`) answers `prompt` as a user turn, through
+the chat template it trained with, its reply streamed as it comes (run/llm_chat.py).
+
 The model is rebuilt from the checkpoint alone (its config, the data facts stored beside it, and
 its tokenizer), so a checkpoint generates on a machine that does not have the training text.
 """
@@ -14,6 +17,7 @@ from tuneforge.atomic_files import write_atomic
 from tuneforge.errors import CheckpointError, ConfigError
 from tuneforge.run.checkpoints import checkpoint_file, read_checkpoint
 from tuneforge.run.from_checkpoint import stored_tokenizer, trained_model
+from tuneforge.run.llm_chat import Sampling, chat_model, is_causal_lm_checkpoint
 from tuneforge.run.validate import validate
 
 log = logging.getLogger(__name__)
@@ -24,6 +28,8 @@ SCHEMA: dict[str, Any] = {
     "max_new_tokens": int,
     "temperature": float,
     "top_k": int | None,
+    "top_p": float | None,
+    "system": str | None,
     "num_samples": int,
     "seed": int,
     "device": str,
@@ -65,7 +71,12 @@ def run(cfg: DictConfig, run_dir: Path) -> list[str]:
 
     _check(cfg)
     path = checkpoint_file(cfg.ckpt_path)
-    model, tokenizer = _language_model(read_checkpoint(path), path, cfg, run_dir)
+    checkpoint = read_checkpoint(path)
+    if is_causal_lm_checkpoint(checkpoint):
+        return _keep(
+            _replies(checkpoint, path, cfg, run_dir), run_dir, printed=cfg.num_samples == 1
+        )
+    model, tokenizer = _language_model(checkpoint, path, cfg, run_dir)
     device = cfg.device
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -77,9 +88,28 @@ def run(cfg: DictConfig, run_dir: Path) -> list[str]:
     torch.manual_seed(cfg.seed)
     prompt = torch.tensor([ids] * cfg.num_samples, dtype=torch.long, device=device)
     out = model.generate(prompt, cfg.max_new_tokens, cfg.temperature, cfg.top_k)
-    samples = [tokenizer.decode(row.tolist()) for row in out]
+    return _keep([tokenizer.decode(row.tolist()) for row in out], run_dir)
+
+
+def _replies(checkpoint: dict[str, Any], path: Path, cfg: DictConfig, run_dir: Path) -> list[str]:
+    """A fine-tuned causal LM's replies to `prompt` as a user turn (after `system`, if given),
+    through the chat template it trained with; one is streamed as it comes."""
+    import torch
+
+    chat = chat_model(checkpoint, path, cfg.trust_config, cfg, run_dir)
+    conversation = [{"role": "system", "content": cfg.system}] if cfg.system else []
+    conversation.append({"role": "user", "content": cfg.prompt})
+    sampling = Sampling(cfg.max_new_tokens, cfg.temperature, cfg.top_k, cfg.top_p)
+    torch.manual_seed(cfg.seed)
+    stream = cfg.num_samples == 1
+    return [chat.reply(conversation, sampling, stream) for _ in range(cfg.num_samples)]
+
+
+def _keep(samples: list[str], run_dir: Path, printed: bool = False) -> list[str]:
+    """Print the samples (unless streamed already) and keep them in samples.txt."""
     text = f"\n{SEPARATOR}\n".join(samples) + "\n"
-    print(text, end="", flush=True)
+    if not printed:
+        print(text, end="", flush=True)
     write_atomic(run_dir / "samples.txt", lambda handle: handle.write(text))
     log.info("%d sample(s) written to %s", len(samples), run_dir / "samples.txt")
     return samples

@@ -57,6 +57,11 @@ VERBS = {
         'sample text: tuneforge generate ckpt_path=PATH prompt="ROMEO:"',
         accepts=True,
     ),
+    "chat": Verb(
+        "tuneforge.cli.chat",
+        "talk to a fine-tuned causal LM: tuneforge chat ckpt_path=PATH",
+        accepts=True,
+    ),
     "report": Verb(
         "tuneforge.cli.report", "summarize a run or sweep folder into its report.md", hydra=False
     ),

@@ -1,4 +1,5 @@
-"""`tuneforge predict ckpt_path=PATH [predict.input=FILE]`: write predictions.csv."""
+"""`tuneforge predict ckpt_path=PATH [predict.input=FILE]`: write predictions.csv, or for a
+fine-tuned causal LM predictions.jsonl: each conversation of the input file with its reply."""
 
 import logging
 from pathlib import Path
@@ -25,10 +26,45 @@ def input_loader(datamodule, path: str):
         raise DataError(str(ex)) from ex
 
 
+def _replies(cfg: DictConfig, checkpoint: dict, path: Path, run_dir: Path) -> Path:
+    """A fine-tuned causal LM's replies to the conversations of `predict.input`, greedy unless
+    `predict.temperature` says otherwise, as predictions.jsonl."""
+    import json
+
+    import torch
+
+    from tuneforge.run.checkpoints import stored_config
+    from tuneforge.run.llm_chat import Sampling, answer_file, chat_model
+
+    if not cfg.predict.input:
+        raise ConfigError(
+            "predict.input: a causal LM answers conversations; give predict.input=FILE.jsonl "
+            "(messages, ShareGPT, Alpaca or prompt/completion rows, as data=chat reads them)"
+        )
+    chat = chat_model(checkpoint, path, cfg.trust_config, cfg, run_dir)
+    options = cfg.predict
+    sampling = Sampling(options.max_new_tokens, options.temperature, options.top_k, options.top_p)
+    torch.manual_seed(cfg.get("seed", 0))
+    data = stored_config(checkpoint).data
+    answered = answer_file(chat, options.input, data, sampling, options.batch_size)
+    lines = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in answered)
+    out = run_dir / "predictions.jsonl"
+    write_atomic(out, lambda handle: handle.write(lines))
+    log.info("%d replies written to %s", len(answered), out)
+    return out
+
+
 def run(cfg: DictConfig, run_dir: Path) -> Path:
     import pandas as pd
     import torch
 
+    from tuneforge.run.checkpoints import checkpoint_file, read_checkpoint
+    from tuneforge.run.llm_chat import is_causal_lm_checkpoint
+
+    path = checkpoint_file(cfg.ckpt_path)
+    checkpoint = read_checkpoint(path)
+    if is_causal_lm_checkpoint(checkpoint):
+        return _replies(cfg, checkpoint, path, run_dir)
     built, _ = build_from_checkpoint(cfg, run_dir)
     datamodule = built.datamodule
     if cfg.predict.input:

@@ -247,14 +247,11 @@ class ChatDataModule(SplitsDataModule):
         self.template = template
 
     def prompts(self, path: str | Path) -> list[list[dict[str, str]]]:
-        """The conversations of `path` up to their last user turn: what `predict` answers."""
-        records = read_conversations(path, self.format, self.columns, strict=True)
-        prompts = []
-        for conversation in records.conversations:
-            while conversation and conversation[-1]["role"] == "assistant":
-                conversation = conversation[:-1]
-            prompts.append(conversation)
-        return prompts
+        """The conversations of `path` to answer: each up to its last user turn, read in this
+        data's format and columns; a bad row stops with one line naming it."""
+        return read_conversations(
+            path, self.format, self.columns, strict=True, prompts=True
+        ).conversations
 
 
 def _skipped(records: Any) -> str:

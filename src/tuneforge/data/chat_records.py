@@ -90,6 +90,7 @@ def read_conversations(
     format: str = "auto",
     columns: dict[str, str] | None = None,
     strict: bool = False,
+    prompts: bool = False,
 ) -> ChatRecords:
     """Read a JSON array or JSONL file of chat or instruction rows as conversations.
 
@@ -103,6 +104,7 @@ def read_conversations(
         columns: record keys for the fields in COLUMNS, where a file names them differently,
             e.g. {"output": "response"}.
         strict: stop at the first bad row instead of skipping and counting it.
+        prompts: the rows are prompts to answer: a reply is optional, and a last one dropped.
 
     Raises:
         DataError: the file is missing or unreadable, its format cannot be told, an option is
@@ -120,7 +122,7 @@ def read_conversations(
         try:
             if isinstance(row, BadRow):
                 raise row
-            records.conversations.append(_conversation(row, chosen, keys))
+            records.conversations.append(_conversation(row, chosen, keys, prompts))
         except BadRow as bad:
             if strict:
                 raise DataError(f"{path} row {number}: {bad.problem}; {FIX}") from None
@@ -245,8 +247,11 @@ def _detect(path: Path, rows: list[tuple[int, Any]], keys: dict[str, str]) -> st
     raise DataError(f"{path} holds no JSON object records; write one record per row")
 
 
-def _conversation(row: Any, format: str, keys: dict[str, str]) -> Conversation:
-    """One row as checked turns, or BadRow."""
+def _conversation(
+    row: Any, format: str, keys: dict[str, str], prompts: bool = False
+) -> Conversation:
+    """One row as checked turns, or BadRow. `prompts`: the row is a prompt to answer, so its
+    reply is optional and dropped (the conversation ends with a user turn)."""
     if not isinstance(row, dict):
         raise BadRow("not_object", f"is a JSON {type(row).__name__}, not an object")
     if format in ("messages", "sharegpt"):
@@ -257,7 +262,7 @@ def _conversation(row: Any, format: str, keys: dict[str, str]) -> Conversation:
         conversation = [_turn(turn, number) for number, turn in enumerate(turns, start=1)]
     else:
         ask, answer = ("instruction", "output") if format == "alpaca" else ("prompt", "completion")
-        for field_name in (ask, answer):
+        for field_name in (ask,) if prompts else (ask, answer):
             if not isinstance(row.get(keys[field_name]), str):
                 raise BadRow(
                     f"missing_{field_name}",
@@ -269,12 +274,18 @@ def _conversation(row: Any, format: str, keys: dict[str, str]) -> Conversation:
         if isinstance(extra, str) and extra.strip():
             prompt = f"{prompt}\n\n{extra}"
         conversation = [{"role": "user", "content": prompt}]
-        conversation.append({"role": "assistant", "content": row[keys[answer]]})
+        if not prompts:
+            conversation.append({"role": "assistant", "content": row[keys[answer]]})
     system = row.get(keys["system"])
     has_system = bool(conversation) and conversation[0]["role"] == "system"
     if isinstance(system, str) and system.strip() and not has_system:
         conversation.insert(0, {"role": "system", "content": system})
-    _check(conversation)
+    if prompts:
+        while conversation and conversation[-1]["role"] == "assistant":
+            conversation.pop()  # the reply to generate anew
+        _check_prompt(conversation)
+    else:
+        _check(conversation)
     return conversation
 
 
@@ -294,9 +305,8 @@ def _turn(turn: Any, number: int) -> Turn:
     return {"role": name, "content": content}
 
 
-def _check(conversation: Conversation) -> None:
-    """The rules every chat template relies on: text in every turn, speakers taking turns, a
-    user before the first reply, and at least one reply to train on."""
+def _check_turns(conversation: Conversation) -> None:
+    """Text in every turn, and speakers taking turns."""
     for number, turn in enumerate(conversation, start=1):
         if not turn["content"].strip():
             raise BadRow("empty_content", f"turn {number} ({turn['role']}) is empty")
@@ -305,6 +315,19 @@ def _check(conversation: Conversation) -> None:
                 "same_role_twice",
                 f"turns {number - 1} and {number} are both {turn['role']} (merge them)",
             )
+
+
+def _check_prompt(conversation: Conversation) -> None:
+    """A prompt: checked turns ending with the user's."""
+    _check_turns(conversation)
+    if not conversation or conversation[-1]["role"] != "user":
+        raise BadRow("no_user_turn", "has no user turn to answer")
+
+
+def _check(conversation: Conversation) -> None:
+    """The rules every chat template relies on: text in every turn, speakers taking turns, a
+    user before the first reply, and at least one reply to train on."""
+    _check_turns(conversation)
     roles = [turn["role"] for turn in conversation]
     if "assistant" not in roles:
         raise BadRow("no_assistant_turn", "has no assistant turn to train on")
