@@ -28,14 +28,16 @@ FACTS = [
 ]
 
 
-def save_model_folder(folder: Path, template: str | None = SMOLLM2, tie: bool = True) -> Path:
-    """A Llama of about 30k parameters with random weights and the chat tokenizer, saved as
-    transformers saves one (config.json, model.safetensors, tokenizer files)."""
+def save_model_folder(
+    folder: Path, template: str | None = SMOLLM2, tie: bool = True, seed: int = 0
+) -> Path:
+    """A Llama of about 40k parameters with random weights (drawn from `seed`) and the chat
+    tokenizer, saved as transformers saves one (config.json, model.safetensors, tokenizer)."""
     import torch
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
 
     tokenizer = chat_tokenizer(template)
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     config = LlamaConfig(
         vocab_size=len(tokenizer),
         tie_word_embeddings=tie,

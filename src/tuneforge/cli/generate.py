@@ -76,6 +76,11 @@ def run(cfg: DictConfig, run_dir: Path) -> list[str]:
         return _keep(
             _replies(checkpoint, path, cfg, run_dir), run_dir, printed=cfg.num_samples == 1
         )
+    if cfg.temperature <= 0:
+        raise ConfigError(
+            f"temperature={cfg.temperature} is not valid for {path}'s model, which samples; "
+            "expected a number > 0 (below 1: surer, above 1: wilder)"
+        )
     model, tokenizer = _language_model(checkpoint, path, cfg, run_dir)
     device = cfg.device
     if device == "auto":

@@ -60,7 +60,9 @@ RULES: dict[str, Rule] = {
     "n_head": Rule("an integer >= 1", lambda v: v >= 1),
     "n_embd": Rule("an integer >= 1", lambda v: v >= 1),
     "max_new_tokens": Rule("an integer >= 1", lambda v: v >= 1),
-    "temperature": Rule("a number > 0 (below 1: surer, above 1: wilder)", _positive),
+    "temperature": Rule(
+        "a number >= 0 (0: greedy; below 1: surer, above 1: wilder)", _non_negative
+    ),
     "top_k": Rule("an integer >= 1, or null for no cut", lambda v: v >= 1),
     "num_samples": Rule("an integer >= 1", lambda v: v >= 1),
     **{name: Rule(allowed, check) for name, (allowed, check) in LORA_BOUNDS.items()},

@@ -110,6 +110,9 @@ def check_fits(task: Any, checkpoint: dict[str, Any], path: Path) -> None:
     Raises:
         CheckpointError: naming the first parameter that differs.
     """
+    from tuneforge.tasks.causal_lm import restore_frozen_base
+
+    restore_frozen_base(checkpoint, task.model, "model.", str(path))  # adapters alone: the base
     mine = {name: tuple(value.shape) for name, value in task.state_dict().items()}
     theirs = {name: tuple(value.shape) for name, value in checkpoint["state_dict"].items()}
     differ = sorted(set(mine) ^ set(theirs)) or [n for n in mine if mine[n] != theirs[n]]
