@@ -292,16 +292,17 @@ def _model_with_tokenizer(node: DictConfig, datamodule: Any) -> Any:
     Raises:
         ConfigError: when the model brings no tokenizer (it is not a pretrained LM).
     """
+    from hydra.utils import get_object
+
     if not getattr(datamodule, "needs_tokenizer", False):
         return None
-    model = build_model(node, {})
-    tokenizer = getattr(model, "tokenizer", None)
-    if tokenizer is None:
+    if not hasattr(get_object(node._target_), "tokenizer"):
         raise ConfigError(
             f"{type(datamodule).__name__} is tokenized by a pretrained model's own tokenizer, "
-            f"which {type(model).__name__} has not; choose model=hf_causal_lm model.path=FOLDER"
+            f"which {node._target_} has not; choose model=hf_causal_lm model.path=FOLDER"
         )
-    datamodule.use_tokenizer(tokenizer)
+    model = build_model(node, {})
+    datamodule.use_tokenizer(model.tokenizer)
     return model
 
 
