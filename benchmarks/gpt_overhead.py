@@ -35,7 +35,7 @@ from overhead import (
     train_tuneforge,
 )
 from torch.nn import functional as F
-from tuneforge.tasks._param_groups import decay_groups
+from tuneforge.tasks.param_groups import decay_groups
 
 from tuneforge.data import TextLMDataModule
 from tuneforge.models import GPT

@@ -46,7 +46,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import get_method, instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch.nn import functional as F
-from tuneforge.tasks._param_groups import decay_groups
+from tuneforge.tasks.param_groups import decay_groups
 
 from tuneforge.configs import config_dir
 from tuneforge.run.build import build, build_model

@@ -40,7 +40,7 @@ def test_a_trusted_package_is_no_longer_enough():
         "torch.hub.load",
         "torch.save",
         "tuneforge.run.files.write_json",
-        "tuneforge.data.text.os.system",
+        "tuneforge.data.token_datasets.os.system",
         "lightning.pytorch.cli.LightningCLI",
         "tuneforge.models.CNN.__init__",
     ):
