@@ -134,3 +134,33 @@ def test_split_by_hash_is_seeded_stable_and_independent_of_other_rows():
     # pinned: SHA-256 of the content gives the same split on every machine and Python
     assert len(val) == 87
     assert [c[0]["content"] for c in val[:5]] == ["q13", "q15", "q18", "q27", "q28"]
+
+
+def test_a_line_separator_inside_a_record_is_text_not_a_line_break(tmp_path):
+    """json.dumps(ensure_ascii=False) writes U+2028 raw; only \\n ends a JSONL record."""
+    text = "first line\u2028second\x1c line\x85"
+    path = tmp_path / "chats.jsonl"
+    record = {"instruction": "Repeat this.", "input": text, "output": text}
+    path.write_text(json.dumps(record, ensure_ascii=False) + "\n", encoding="utf-8")
+    records = read_conversations(path, strict=True)
+    assert records.conversations[0][1]["content"] == text
+
+
+def test_prompts_need_no_reply_and_drop_a_last_one(tmp_path):
+    path = tmp_path / "prompts.jsonl"
+    rows = [
+        {"instruction": "Define cat."},
+        {"instruction": "Define dog.", "output": "A canine."},
+        {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hey"}]},
+    ]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows[:2]))
+    records = read_conversations(path, prompts=True, strict=True)
+    assert records.references == [None, "A canine."]
+    assert records.conversations == [
+        [{"role": "user", "content": "Define cat."}],
+        [{"role": "user", "content": "Define dog."}],
+    ]
+    path.write_text(json.dumps(rows[2]) + "\n")
+    assert read_conversations(path, prompts=True).conversations == [
+        [{"role": "user", "content": "Hi"}]
+    ]

@@ -40,7 +40,10 @@ HOSTILE: list[tuple[str, str, Callable[[Path], Any]]] = [
     (
         "shell through a tuneforge module",
         "model.width",
-        lambda t: {"_target_": "tuneforge.data.token_datasets.os.system", "_args_": [f"touch {_pwned(t)}"]},
+        lambda t: {
+            "_target_": "tuneforge.data.token_datasets.os.system",
+            "_args_": [f"touch {_pwned(t)}"],
+        },
     ),
     (
         "exec through torch.builtins",

@@ -151,6 +151,9 @@ def test_generate_chat_and_predict_answer_through_the_template(lora_run, chats, 
     assert [turn["role"] for turn in first] == ["user", "assistant"]
     assert first[0]["content"] == question
     assert first[1]["content"] == reply  # greedy: the same reply, batched or alone
+    scores = json.loads((tmp_path / "predict" / "metrics.json").read_text())
+    assert scores["rows"] == scores["scored"] == 24  # every row holds its reference reply
+    assert 0 <= scores["exact_match"] <= 1 and 0 <= scores["stopped"] <= 1
 
 
 def test_chat_keeps_the_conversation_and_obeys_its_commands(lora_run, tmp_path):

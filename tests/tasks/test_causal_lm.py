@@ -66,7 +66,7 @@ def test_a_checkpoint_leaves_the_frozen_base_out_and_gets_it_back(model):
     restore_frozen_base(checkpoint, model, "model.")
     assert checkpoint["state_dict"].keys() == state.keys()
     forged = {"state_dict": {}, BASE_KEY: {**checkpoint[BASE_KEY], "sha256": "0" * 64}}
-    with pytest.raises(CheckpointError, match="point model.path at the base it was trained on"):
+    with pytest.raises(CheckpointError, match=r"point model\.path at the base it was trained on"):
         restore_frozen_base(forged, model, "model.")
     with pytest.raises(CheckpointError, match="not a list of names"):
         restore_frozen_base({"state_dict": {}, BASE_KEY: {"keys": "all"}}, model, "model.")

@@ -1,5 +1,6 @@
 """`tuneforge predict ckpt_path=PATH [predict.input=FILE]`: write predictions.csv, or for a
-fine-tuned causal LM predictions.jsonl: each conversation of the input file with its reply."""
+fine-tuned causal LM predictions.jsonl: each conversation of the input file with its reply, and
+in metrics.json the exact match against the replies the file holds."""
 
 import logging
 from pathlib import Path
@@ -8,6 +9,7 @@ from omegaconf import DictConfig
 
 from tuneforge.atomic_files import write_atomic
 from tuneforge.errors import ConfigError, DataError
+from tuneforge.run.files import write_json
 from tuneforge.run.from_checkpoint import build_from_checkpoint
 
 log = logging.getLogger(__name__)
@@ -46,11 +48,15 @@ def _replies(cfg: DictConfig, checkpoint: dict, path: Path, run_dir: Path) -> Pa
     sampling = Sampling(options.max_new_tokens, options.temperature, options.top_k, options.top_p)
     torch.manual_seed(cfg.get("seed", 0))
     data = stored_config(checkpoint).data
-    answered = answer_file(chat, options.input, data, sampling, options.batch_size)
+    answered, scores = answer_file(chat, options.input, data, sampling, options.batch_size)
     lines = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in answered)
     out = run_dir / "predictions.jsonl"
     write_atomic(out, lambda handle: handle.write(lines))
-    log.info("%d replies written to %s", len(answered), out)
+    write_json(run_dir / "metrics.json", {**scores, "ckpt_path": str(path.resolve())})
+    shown = ", ".join(
+        f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in scores.items()
+    )
+    log.info("%d replies written to %s (%s)", len(answered), out, shown)
     return out
 
 

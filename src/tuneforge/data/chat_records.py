@@ -64,6 +64,7 @@ class ChatRecords:
         rows: rows found, good and bad (a truncated tail counts as one).
         skipped: rows skipped, by reason.
         examples: the first skipped row of each reason, as "row N: problem", to find it by.
+        references: read as prompts, each conversation's reply that the file holds, or None.
     """
 
     path: str
@@ -72,6 +73,7 @@ class ChatRecords:
     rows: int = 0
     skipped: Counter = field(default_factory=Counter)
     examples: dict[str, str] = field(default_factory=dict)
+    references: list[str | None] = field(default_factory=list)
 
     def report(self) -> dict[str, Any]:
         """Plain data for a data report: the file, its format and the row counts."""
@@ -122,7 +124,11 @@ def read_conversations(
         try:
             if isinstance(row, BadRow):
                 raise row
-            records.conversations.append(_conversation(row, chosen, keys, prompts))
+            conversation = _conversation(row, chosen, keys, prompts)
+            if prompts:  # the reply, if any, is the reference an answer is scored against
+                reply = conversation.pop()["content"] if _replied(conversation) else None
+                records.references.append(reply)
+            records.conversations.append(conversation)
         except BadRow as bad:
             if strict:
                 raise DataError(f"{path} row {number}: {bad.problem}; {FIX}") from None
@@ -184,8 +190,10 @@ def _read_rows(path: Path, strict: bool) -> tuple[list[tuple[int, Any]], str]:
 
 
 def _jsonl_rows(text: str) -> list[tuple[int, Any]]:
+    """One record per line. Lines end at \n alone: JSON text may hold U+2028 and the other
+    characters that str.splitlines() also breaks at (json.dumps(ensure_ascii=False) writes them)."""
     rows = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(text.split("\n"), start=1):
         if line.strip():
             try:
                 rows.append((number, json.loads(line)))
@@ -274,16 +282,14 @@ def _conversation(
         if isinstance(extra, str) and extra.strip():
             prompt = f"{prompt}\n\n{extra}"
         conversation = [{"role": "user", "content": prompt}]
-        if not prompts:
+        if isinstance(row.get(keys[answer]), str):  # always, but where prompts need none
             conversation.append({"role": "assistant", "content": row[keys[answer]]})
     system = row.get(keys["system"])
     has_system = bool(conversation) and conversation[0]["role"] == "system"
     if isinstance(system, str) and system.strip() and not has_system:
         conversation.insert(0, {"role": "system", "content": system})
     if prompts:
-        while conversation and conversation[-1]["role"] == "assistant":
-            conversation.pop()  # the reply to generate anew
-        _check_prompt(conversation)
+        _check_prompt(conversation[:-1] if _replied(conversation) else conversation)
     else:
         _check(conversation)
     return conversation
@@ -315,6 +321,10 @@ def _check_turns(conversation: Conversation) -> None:
                 "same_role_twice",
                 f"turns {number - 1} and {number} are both {turn['role']} (merge them)",
             )
+
+
+def _replied(conversation: Conversation) -> bool:
+    return bool(conversation) and conversation[-1]["role"] == "assistant"
 
 
 def _check_prompt(conversation: Conversation) -> None:

@@ -7,6 +7,7 @@ and stops on the end-of-turn token as well as the model's eos, never on the pad 
 """
 
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -96,8 +97,9 @@ class ChatModel:
 
     def replies(
         self, conversations: list[Conversation], sampling: Sampling, streamer: Any = None
-    ) -> list[str]:
-        """One reply to each conversation, generated as one left-padded batch."""
+    ) -> list[tuple[str, bool]]:
+        """One reply to each conversation, generated as one left-padded batch, and whether it
+        ended by itself (with a stop token) rather than at max_new_tokens."""
         texts = [self.render(self.fit(c, sampling.max_new_tokens)) for c in conversations]
         padding_side = self.tokenizer.padding_side
         self.tokenizer.padding_side = "left"  # every prompt ends where generation starts
@@ -117,7 +119,14 @@ class ChatModel:
                 **sampling.generate_kwargs(),
             )
         new = out[:, batch["input_ids"].shape[1] :]
-        return [self.tokenizer.decode(row, skip_special_tokens=True).strip() for row in new]
+        stops = torch.tensor(self.stops)
+        return [
+            (
+                self.tokenizer.decode(row, skip_special_tokens=True).strip(),
+                bool(torch.isin(row, stops).any()),
+            )
+            for row in new
+        ]
 
     def reply(self, conversation: Conversation, sampling: Sampling, stream: bool = False) -> str:
         """The reply to one conversation; `stream`: printed token by token as it comes."""
@@ -126,30 +135,49 @@ class ChatModel:
             from transformers import TextStreamer
 
             streamer = TextStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
-        return self.replies([conversation], sampling, streamer)[0]
+        return self.replies([conversation], sampling, streamer)[0][0]
+
+
+def normalized(text: str) -> str:
+    """A reply as exact match compares it: lower case, punctuation and spaces folded."""
+    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
 
 
 def answer_file(
     chat: ChatModel, path: str, data: Any, sampling: Sampling, batch_size: int
-) -> list[dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Each conversation of the file at `path` (read as the training data was: `data.format`,
-    `data.columns`) with the model's reply appended, in the `messages` format.
+    `data.columns`) with the model's reply appended, in the `messages` format, and the scores
+    against the replies the file holds, where it holds some: `exact_match` (after
+    `normalized`), and the share of replies that ended by themselves (`stopped`).
 
     Raises:
         DataError: for a missing file or a row that is no conversation to answer.
     """
     from tuneforge.data.chat_records import read_conversations
 
-    prompts = read_conversations(
+    records = read_conversations(
         path, data.get("format") or "auto", data.get("columns") or None, strict=True, prompts=True
-    ).conversations
-    answered = []
+    )
+    prompts = records.conversations
+    answered, stopped = [], 0
     for start in range(0, len(prompts), batch_size):
         batch = prompts[start : start + batch_size]
-        for conversation, reply in zip(batch, chat.replies(batch, sampling), strict=True):
+        replies = chat.replies(batch, sampling)
+        stopped += sum(ended for _, ended in replies)
+        for conversation, (reply, _) in zip(batch, replies, strict=True):
             answered.append({"messages": [*conversation, {"role": "assistant", "content": reply}]})
         log.info("Answered %d of %d conversations", len(answered), len(prompts))
-    return answered
+    scores: dict[str, Any] = {"rows": len(answered), "stopped": stopped / max(len(answered), 1)}
+    pairs = [
+        (row["messages"][-1]["content"], reference)
+        for row, reference in zip(answered, records.references, strict=True)
+        if reference is not None
+    ]
+    if pairs:
+        matches = sum(normalized(reply) == normalized(ref) for reply, ref in pairs)
+        scores.update(exact_match=matches / len(pairs), scored=len(pairs))
+    return answered, scores
 
 
 def chat_model(checkpoint: dict[str, Any], path: Path, trust: bool, verb: Any, run_dir: Path):
