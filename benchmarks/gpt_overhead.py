@@ -35,10 +35,10 @@ from overhead import (
     train_tuneforge,
 )
 from torch.nn import functional as F
-from tuneforge.tasks.param_groups import decay_groups
 
 from tuneforge.data import TextLMDataModule
 from tuneforge.models import GPT
+from tuneforge.tasks.param_groups import decay_groups
 
 GOAL = 1.03
 TUNEFORGE = "tuneforge train"

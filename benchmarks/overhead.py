@@ -46,10 +46,10 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import get_method, instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch.nn import functional as F
-from tuneforge.tasks.param_groups import decay_groups
 
 from tuneforge.configs import config_dir
 from tuneforge.run.build import build, build_model
+from tuneforge.tasks.param_groups import decay_groups
 
 GOAL = 1.03
 # Debian's dataset-fashion-mnist package puts the IDX files here.

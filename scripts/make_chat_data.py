@@ -80,7 +80,10 @@ def write(records: list[dict[str, str]], out: Path, train: int, heldout: int) ->
     if len(records) < train + heldout:
         sys.exit(f"error: only {len(records)} records; ask for fewer with --train and --heldout")
     out.mkdir(parents=True, exist_ok=True)
-    for name, part in (("heldout", records[:heldout]), ("train", records[heldout : heldout + train])):
+    for name, part in (
+        ("heldout", records[:heldout]),
+        ("train", records[heldout : heldout + train]),
+    ):
         lines = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in part)
         (out / f"{name}.jsonl").write_text(lines, encoding="utf-8")
     print(f"{out}/train.jsonl: {train} records, {out}/heldout.jsonl: {heldout}")
