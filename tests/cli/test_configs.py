@@ -11,6 +11,11 @@ from tuneforge.run.build import build, build_model
 from tuneforge.run.validate import TRAIN_SCHEMA, validate
 
 from ..conftest import FASHION_MNIST_ROOT, MINILM, PENGUINS, SHAKESPEARE, TWEETS, compose_config
+from ..llm._tiny import shared_instructions, shared_model_folder
+
+# A pretrained causal LM's folder, and instruction records for it: tiny ones, random weights.
+TINY_LLM = [f"model.path={shared_model_folder()}"]
+CHATS = [f"data.path={shared_instructions()}", *TINY_LLM]
 
 CONF = config_dir()
 GROUPS = sorted(
@@ -23,6 +28,9 @@ REQUIRED = {
     ("data", "image_folder"): ["data.root=images"],
     **{("finetune", s): ["finetune.checkpoint=weights.pt"] for s in STRATEGIES},
     ("model", "hf_encoder"): [f"model.path={MINILM}"],
+    ("model", "hf_causal_lm"): TINY_LLM,
+    ("data", "chat"): [*CHATS, "data.format=alpaca"],
+    ("data", "instruct"): CHATS,
     ("data", "text_classification"): [
         "data.path=texts.csv",
         "data.text_column=text",
@@ -36,6 +44,8 @@ EXPERIMENT_DATA = {
     "penguins_": [f"data.path={PENGUINS}"],
     "tweets_": [f"data.path={TWEETS}"],
     "minilm_": [f"data.path={TWEETS}", f"model.path={MINILM}"],
+    # the real SmolLM2 runs in tests/llm/test_readme_section.py; here its config, on a tiny Llama
+    "smollm2_": [*CHATS, "model.gguf_file=null", "data.test_path=null", "data.val_fraction=0.3"],
     # Written by the one-batch test below, from the model of the experiment that pretrains it.
     "fashion_mnist_finetune": ["finetune.checkpoint=${paths.output_dir}/pretrained.ckpt"],
 }
@@ -114,6 +124,7 @@ BATCHES = {
 }
 # Models for data other than images (digits, the default data, gives 8x8 images).
 MODEL_DATA = {"lstm": "texts", "transformer": "texts", "hf_encoder": "texts", "gpt": "language"}
+MODEL_DATA["hf_causal_lm"] = "language"
 MODELS = [option for group, option in OPTIONS if group == "model"]
 
 

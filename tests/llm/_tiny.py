@@ -3,6 +3,8 @@
 SmolLM2 folder holds, small enough for a test."""
 
 import json
+import tempfile
+from functools import cache
 from pathlib import Path
 
 from ..data._chat_tokenizer import SMOLLM2, chat_tokenizer
@@ -69,4 +71,22 @@ def write_chats(path: Path, rows: int = 24) -> Path:
     """A JSONL file of `rows` messages records, cycling through FACTS."""
     lines = [json.dumps(conversation(*FACTS[i % len(FACTS)])) for i in range(rows)]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@cache
+def shared_model_folder() -> Path:
+    """One tiny Llama folder for the whole test session, for tests that name it in a config."""
+    return save_model_folder(Path(tempfile.mkdtemp(prefix="tiny_llama_")))
+
+
+@cache
+def shared_instructions() -> Path:
+    """Alpaca records of FACTS, for experiments built on data=instruct."""
+    path = Path(tempfile.mkdtemp(prefix="instructions_")) / "train.jsonl"
+    rows = [
+        {"instruction": f"What is the capital of {country}?", "output": capital}
+        for country, capital in FACTS * 3
+    ]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
     return path

@@ -101,7 +101,8 @@ def packing_report(rows: Sequence[PackedRow], max_length: int) -> dict[str, Any]
 
 
 def collate(rows: Sequence[Row], pad_id: int, pad_to_multiple_of: int = 1) -> dict[str, Any]:
-    """Rows as a batch of int64 tensors `input_ids`, `labels` and `position_ids`, right-padded.
+    """Rows as a batch of int64 tensors `input_ids`, `labels` and `position_ids`, right-padded,
+    and `lengths`, each row's tokens before its padding (for throughput).
 
     Padding takes `pad_id` as input and IGNORE as label (never the other way round: the pad id
     may be the end-of-turn token, which trains). Its positions continue the row's last
@@ -115,6 +116,7 @@ def collate(rows: Sequence[Row], pad_id: int, pad_to_multiple_of: int = 1) -> di
         "input_ids": torch.full((len(rows), width), pad_id, dtype=torch.int64),
         "labels": torch.full((len(rows), width), IGNORE, dtype=torch.int64),
         "position_ids": torch.zeros((len(rows), width), dtype=torch.int64),
+        "lengths": torch.tensor([len(row.input_ids) for row in rows], dtype=torch.int64),
     }
     for index, row in enumerate(rows):
         length, positions = len(row.input_ids), torch.as_tensor(row.position_ids)

@@ -1,0 +1,43 @@
+"""A callback for llm_finetune.py: write tuneforge's step times, tokens and losses to a file.
+
+llm_finetune.py puts this folder on the child's PYTHONPATH and adds the callback with
+`+callbacks.step_times._target_=_step_times.StepTimes`; the file is named by the environment
+variable STEP_TIMES, and holds what the benchmark's other sides report.
+"""
+
+import json
+import os
+import resource
+import statistics
+import time
+from pathlib import Path
+
+import lightning as L
+
+
+class StepTimes(L.Callback):
+    """Times each training batch (forward, backward, optimizer step) and keeps its loss."""
+
+    def __init__(self, warmup: int = 2) -> None:
+        self.warmup = warmup
+        self.times: list[float] = []
+        self.tokens: list[int] = []
+        self.losses: list[float] = []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self._started = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.times.append(time.perf_counter() - self._started)
+        self.tokens.append(int(batch["lengths"].sum()))
+        self.losses.append(float(outputs["loss"]))
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        timed = self.times[self.warmup :]
+        result = {
+            "ms_per_step": 1000 * statistics.median(timed),
+            "tokens_per_second": sum(self.tokens[self.warmup :]) / sum(timed),
+            "losses": self.losses,
+            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        }
+        Path(os.environ["STEP_TIMES"]).write_text(json.dumps(result))

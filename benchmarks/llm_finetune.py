@@ -1,0 +1,279 @@
+"""The same LoRA SFT of a causal LM through tuneforge, a plain PyTorch loop, and TRL's SFTTrainer.
+
+Every side fine-tunes the same weights (a Hugging Face folder, or a GGUF converted once by
+tuneforge) with LoRA r=8, alpha 16 on every attention and MLP projection, AdamW at a constant
+learning rate without weight decay, on the same instruction records rendered by the model's
+chat template, the loss on the replies only, batch 8, for --steps optimizer steps.
+
+- tuneforge: `tuneforge train data=instruct ...` as a user runs it (its default callbacks,
+  checkpoints every --steps, TensorBoard), a callback timing each step.
+- plain: the same model, adapters and batches (tuneforge's own data pipeline, so the batches are
+  the same ones in the same order) in a hand-written loop: forward, token-mean cross-entropy on
+  the trained tokens, backward, step. Same seed, so the first losses must agree.
+- trl: `SFTTrainer` on prompt/completion records (its completion-only loss), with peft's
+  LoraConfig(target_modules="all-linear").
+
+Each side is a process of its own; it reports milliseconds per step after --warmup steps, tokens
+per second (the batch's real tokens), the loss at each step and its peak RSS (ru_maxrss).
+
+Run: .venv/bin/python benchmarks/llm_finetune.py --model models/smollm2 \\
+         --gguf SmolLM2-135M-Instruct.Q4_1.gguf --data data/tweets/train.jsonl [--steps 12]
+"""
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from itertools import islice
+from pathlib import Path
+
+SIDES = ("plain", "tuneforge", "trl")
+BATCH, RANK, ALPHA, LR, MAX_LENGTH, SEED = 8, 8, 16.0, 5e-4, 192, 42
+TUNEFORGE = str(Path(sys.executable).parent / "tuneforge")
+
+
+def _arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, required=True, help="a model folder")
+    parser.add_argument("--gguf", default=None, help="a GGUF file's name in --model")
+    parser.add_argument("--data", type=Path, required=True, help="Alpaca-style JSONL records")
+    parser.add_argument("--steps", type=int, default=12)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--side", choices=SIDES, help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def _records(path: Path, count: int, folder: Path) -> Path:
+    """The first `count` records of `path`, as a file of their own."""
+    lines = path.read_text(encoding="utf-8").splitlines()[:count]
+    out = folder / "records.jsonl"
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return out
+
+
+def _peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _report(out: Path, times: list[float], tokens: list[int], losses: list[float], warmup: int):
+    timed = times[warmup:]
+    result = {
+        "ms_per_step": 1000 * statistics.median(timed),
+        "tokens_per_second": sum(tokens[warmup:]) / sum(timed),
+        "losses": losses,
+        "peak_rss_mib": _peak_rss_mib(),
+    }
+    out.write_text(json.dumps(result))
+
+
+def _data_module(records: Path, tokenizer):
+    from tuneforge.data import ChatDataModule
+
+    data = ChatDataModule(str(records), format="alpaca", val_fraction=0.05, max_length=MAX_LENGTH)
+    data.batch_size = BATCH
+    data.use_tokenizer(tokenizer)
+    data.setup("fit")
+    return data
+
+
+def run_plain(folder: Path, records: Path, args: argparse.Namespace) -> None:
+    """A hand-written loop over tuneforge's model, adapters and batches (same seed, same order)."""
+    import lightning as L
+    import torch
+
+    from tuneforge.finetune import add_lora
+    from tuneforge.models import HFCausalLM
+    from tuneforge.tasks.causal_lm import IGNORE
+
+    L.seed_everything(SEED, workers=True, verbose=False)
+    model = HFCausalLM(str(folder))
+    data = _data_module(records, model.tokenizer)
+    add_lora(model, rank=RANK, alpha=ALPHA)
+    for name, parameter in model.named_parameters():
+        parameter.requires_grad = "lora_" in name
+    model.train()
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=LR, weight_decay=0.0)
+    times, tokens, losses = [], [], []
+    batches = iter(data.train_dataloader())
+    for _ in range(args.steps):
+        batch = next(batches)
+        started = time.perf_counter()
+        logits = model(batch["input_ids"], position_ids=batch["position_ids"])[:, :-1]
+        labels = batch["labels"][:, 1:]
+        loss = torch.nn.functional.cross_entropy(
+            logits.flatten(0, 1).float(), labels.flatten(), ignore_index=IGNORE
+        )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        times.append(time.perf_counter() - started)
+        tokens.append(int(batch["lengths"].sum()))
+        losses.append(float(loss))
+    _report(args.out, times, tokens, losses, args.warmup)
+
+
+def run_tuneforge(folder: Path, records: Path, args: argparse.Namespace) -> None:
+    """`tuneforge train` as a user runs it, with a callback that times each optimizer step."""
+    with tempfile.TemporaryDirectory() as run_dir:
+        env = dict(os.environ, PYTHONPATH=str(Path(__file__).parent), STEP_TIMES=str(args.out))
+        command = [
+            TUNEFORGE,
+            "train",
+            "data=instruct",
+            f"data.path={records}",
+            f"model.path={folder}",
+            f"data.batch_size={BATCH}",
+            f"data.max_length={MAX_LENGTH}",
+            "data.val_fraction=0.05",
+            f"finetune.lora_rank={RANK}",
+            f"finetune.lora_alpha={ALPHA}",
+            f"optimizer.lr={LR}",
+            "optimizer.weight_decay=0.0",
+            "scheduler=constant",
+            f"trainer.max_steps={args.steps}",
+            "trainer.max_epochs=-1",
+            "trainer.limit_val_batches=0",
+            "trainer.log_every_n_steps=1",
+            "test=false",
+            f"checkpoint.every_n_steps={args.steps}",
+            f"seed={SEED}",
+            "+callbacks.step_times._target_=_step_times.StepTimes",
+            f"+callbacks.step_times.warmup={args.warmup}",
+            f"hydra.run.dir={run_dir}",
+        ]
+        subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
+
+
+def run_trl(folder: Path, records: Path, args: argparse.Namespace) -> None:
+    """TRL's SFTTrainer on prompt/completion records, LoRA through its peft_config."""
+    import torch
+    from datasets import Dataset
+    from peft import LoraConfig
+    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+    from trl import SFTConfig, SFTTrainer
+
+    rows = [json.loads(line) for line in records.read_text().splitlines() if line.strip()]
+    dataset = Dataset.from_list(
+        [
+            {
+                "prompt": [{"role": "user", "content": f"{r['instruction']}\n\n{r['input']}"}],
+                "completion": [{"role": "assistant", "content": r["output"]}],
+            }
+            for r in rows
+        ]
+    )
+    times: list[float] = []
+    tokens: list[int] = []
+    losses: list[float] = []
+
+    class Timer(TrainerCallback):
+        def on_step_begin(self, *_, **__):
+            self.started = time.perf_counter()
+
+        def on_step_end(self, *_, **__):
+            times.append(time.perf_counter() - self.started)
+
+        def on_log(self, _args, _state, _control, logs=None, **__):
+            if logs and "loss" in logs:
+                losses.append(float(logs["loss"]))
+
+    config = SFTConfig(
+        output_dir=tempfile.mkdtemp(),
+        per_device_train_batch_size=BATCH,
+        max_steps=args.steps,
+        learning_rate=LR,
+        lr_scheduler_type="constant",
+        weight_decay=0.0,
+        logging_steps=1,
+        save_strategy="no",
+        report_to=[],
+        use_cpu=True,
+        max_length=MAX_LENGTH,
+        seed=SEED,
+        dataloader_num_workers=0,
+    )
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    lora = LoraConfig(r=RANK, lora_alpha=ALPHA, target_modules="all-linear", task_type="CAUSAL_LM")
+    trainer = SFTTrainer(
+        model=model,
+        args=config,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=lora,
+        callbacks=[Timer()],
+    )
+    loader = trainer.get_train_dataloader()
+    tokens = [int(batch["attention_mask"].sum()) for batch in islice(loader, args.steps)]
+    trainer.train()
+    _report(args.out, times, tokens, losses, args.warmup)
+
+
+def _model_folder(model: Path, gguf: str | None) -> Path:
+    if gguf is None:
+        return model
+    from tuneforge.models.hf_causal_lm import gguf_cached_folder
+
+    return gguf_cached_folder(model, gguf).folder
+
+
+def _side(args: argparse.Namespace) -> None:
+    folder = _model_folder(args.model, args.gguf)
+    records = args.data
+    {"plain": run_plain, "tuneforge": run_tuneforge, "trl": run_trl}[args.side](
+        folder, records, args
+    )
+
+
+def main() -> None:
+    args = _arguments()
+    if args.side:
+        _side(args)
+        return
+    _model_folder(args.model, args.gguf)  # convert once, before any side is timed
+    results = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        records = _records(args.data, BATCH * (args.steps + 4) * 2, Path(scratch))
+        for side in SIDES:
+            out = Path(scratch) / f"{side}.json"
+            command = [sys.executable, __file__, f"--model={args.model}", f"--data={records}"]
+            command += [f"--steps={args.steps}", f"--warmup={args.warmup}"]
+            command += [f"--side={side}", f"--out={out}"]
+            command += [f"--gguf={args.gguf}"] if args.gguf else []
+            started = time.perf_counter()
+            subprocess.run(command, check=True)
+            results[side] = json.loads(out.read_text())
+            results[side]["wall_seconds"] = time.perf_counter() - started
+    plain = results["plain"]
+    print(f"{args.steps} steps of batch {BATCH}, LoRA r={RANK}, lr {LR}, max_length {MAX_LENGTH}")
+    print(
+        f"{'side':<10}{'ms/step':>9}{'tokens/s':>10}{'peak RSS MiB':>14}{'step vs plain':>15}"
+        f"{'RSS vs plain':>14}{'loss at 1':>11}{'loss at N':>11}"
+    )
+    for side, result in results.items():
+        print(
+            f"{side:<10}{result['ms_per_step']:>9.0f}{result['tokens_per_second']:>10.0f}"
+            f"{result['peak_rss_mib']:>14.0f}"
+            f"{result['ms_per_step'] / plain['ms_per_step']:>15.3f}"
+            f"{result['peak_rss_mib'] / plain['peak_rss_mib']:>14.3f}"
+            f"{result['losses'][0]:>11.4f}{result['losses'][-1]:>11.4f}"
+        )
+    first = min(len(plain["losses"]), len(results["tuneforge"]["losses"]), 4)
+    gap = max(
+        abs(a - b)
+        for a, b in zip(
+            plain["losses"][:first], results["tuneforge"]["losses"][:first], strict=True
+        )
+    )
+    print(f"tuneforge vs plain, largest loss difference over the first {first} steps: {gap:.2e}")
+
+
+if __name__ == "__main__":
+    main()
