@@ -54,6 +54,18 @@ def test_a_lora_run_keeps_only_the_adapter_and_the_bases_hash(lora_run, llama_fo
     assert metrics["test/perplexity"] == pytest.approx(2.718281828 ** metrics["test/loss"], 1e-4)
 
 
+def test_each_validation_shows_replies_beside_the_datas_in_tensorboard(lora_run):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(lora_run / "tensorboard"), size_guidance={"tensors": 0})
+    events.Reload()
+    shown = events.Tensors("samples/replies/text_summary")
+    assert len(shown) == 2  # one per validation, of two epochs
+    text = shown[-1].tensor_proto.string_val[0].decode()
+    assert text.count("**user:** What is the capital of") == 3
+    assert text.count("**data:** The capital of") == 3
+
+
 def test_eval_scores_what_training_tested(lora_run, tmp_path):
     metrics = json.loads((lora_run / "metrics.json").read_text())
     result = run_tuneforge("eval", f"ckpt_path={lora_run}", "hydra.run.dir=eval", cwd=tmp_path)

@@ -1,5 +1,6 @@
 """Lightning callbacks that tuneforge adds to every run."""
 
+from tuneforge.callbacks.chat_replies import ChatReplies
 from tuneforge.callbacks.confusion_matrix import ConfusionMatrix
 from tuneforge.callbacks.data_report import DataReport
 from tuneforge.callbacks.embeddings import Embeddings
@@ -18,6 +19,7 @@ from tuneforge.callbacks.throughput import Throughput
 from tuneforge.callbacks.trial_pruning import TrialPruning
 
 __all__ = [
+    "ChatReplies",
     "ConfusionMatrix",
     "DataReport",
     "Embeddings",

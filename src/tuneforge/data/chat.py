@@ -124,6 +124,7 @@ class ChatDataModule(SplitsDataModule):
         self.tokenizer: Any = None
         self.template: str | None = None  # the one that rendered, kept in checkpoints
         self.report: dict[str, Any] = {}
+        self.val_conversations: list[list[dict[str, str]]] = []
 
     @property
     def needs_tokenizer(self) -> bool:
@@ -202,8 +203,34 @@ class ChatDataModule(SplitsDataModule):
         if self.packing:
             rows = pack(rows, self.max_length)
             self.report["packing"] = packing_report(rows, self.max_length)
+        self.val_conversations = conversations["val"]
         self.splits = {"train": rows, "val": encoded["val"].examples}
         self.splits["test"] = encoded["test"].examples if "test" in encoded else self.splits["val"]
+
+    def sample_prompts(self, count: int) -> list[tuple[list[int], str, str]]:
+        """The first `count` validation conversations up to their last reply: the prompt's
+        token ids (with the assistant's header after it), the user's last turn, and the reply
+        the data holds. For showing what the model answers while it trains."""
+        samples = []
+        for conversation in self.val_conversations[:count]:
+            last = max(i for i, turn in enumerate(conversation) if turn["role"] == "assistant")
+            text = self.tokenizer.apply_chat_template(
+                conversation[:last],
+                chat_template=self.template,
+                tokenize=False,
+                add_generation_prompt=True,
+            )
+            ids = self.tokenizer(text, add_special_tokens=False).input_ids
+            samples.append((ids, conversation[last - 1]["content"], conversation[last]["content"]))
+        return samples
+
+    @property
+    def stop_ids(self) -> list[int]:
+        """Token ids that end a reply: the end-of-turn (the tokenizer's eos)."""
+        return [int(self.tokenizer.eos_token_id)]
+
+    def decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=True).strip()
 
     def loader(self, dataset: Any, shuffle: bool = False, sampler: Any = None) -> DataLoader:
         loader = super().loader(dataset, shuffle, sampler)
