@@ -74,6 +74,27 @@ def test_eval_scores_what_training_tested(lora_run, tmp_path):
     assert scored["test/loss"] == pytest.approx(metrics["test/loss"], abs=1e-5)
 
 
+def test_freeze_trains_the_layers_after_the_first_groups_and_keeps_only_those(
+    llama_folder, chats, tmp_path
+):
+    run_dir = train(
+        tmp_path,
+        llama_folder,
+        chats,
+        "finetune=freeze",
+        "finetune.freeze_groups=2",
+        "trainer.max_epochs=1",
+    )
+    checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    kept = set(checkpoint["state_dict"])
+    # groups: the embedding, layer 0, layer 1, then the final norm (the output layer is tied)
+    assert kept and all(".layers.1." in name or ".model.norm." in name for name in kept), kept
+    assert any(".layers.1.mlp." in name for name in kept)
+    frozen = checkpoint["tuneforge_base"]["keys"]
+    assert any(".layers.0." in name for name in frozen)
+    assert "model.hf_model.model.embed_tokens.weight" in frozen
+
+
 def test_a_changed_base_is_refused_by_every_verb(llama_folder, chats, tmp_path):
     base = shutil.copytree(llama_folder, tmp_path / "base")
     run_dir = train(tmp_path, base, chats, "trainer.max_epochs=1")
