@@ -199,14 +199,16 @@ def predict(
 ) -> Any:
     """The trained task's predictions for `inputs`, read and transformed as `tuneforge predict
     predict.input=FILE` reads that file: class probabilities (N, classes) for classification,
-    (N, outputs) for regression. The training data need not be there: what the data module
-    fitted (statistics, tokenizer) comes from the checkpoint.
+    (N, outputs) for regression; a fine-tuned causal LM's greedy replies (a list of str) to
+    prompts or conversations. The training data need not be there: what the data module
+    fitted (statistics, tokenizer, chat template) comes from the checkpoint.
 
     Args:
         checkpoint: a .ckpt, or a training run's folder (its best checkpoint).
         inputs: a file the data module reads, or the inputs themselves in the data's own units:
             an array or tensor (digits: (N, 8, 8) or (N, 64) pixels 0 to 16), a pandas
-            DataFrame of a table's feature columns, or a list of texts for text data.
+            DataFrame of a table's feature columns, or a list of texts for text data; for a
+            causal LM, user prompts (str) or conversations ([{role, content}, ...]).
         run_dir: where the predict run keeps its record and log; None: a temporary folder.
         overrides: the predict verb's (`trainer=...`).
         trust_config: as for `evaluate`.
@@ -216,9 +218,15 @@ def predict(
     """
     import torch
 
+    from tuneforge.run.checkpoints import checkpoint_file, read_checkpoint
     from tuneforge.run.from_checkpoint import build_from_checkpoint
+    from tuneforge.run.llm_chat import is_causal_lm_checkpoint
 
-    def run(cfg: DictConfig, folder: Path) -> torch.Tensor:
+    def run(cfg: DictConfig, folder: Path) -> torch.Tensor | list[str]:
+        path = checkpoint_file(cfg.ckpt_path)
+        stored = read_checkpoint(path)
+        if is_causal_lm_checkpoint(stored):
+            return _replies(stored, path, cfg, folder, inputs)
         built, _ = build_from_checkpoint(cfg, folder, splits=False)
         with tempfile.TemporaryDirectory() as scratch:
             loader = _input_loader(built.datamodule, inputs, Path(scratch))
@@ -230,6 +238,30 @@ def predict(
         return _run(run, cfg, hydra_cfg, run_dir)
     with tempfile.TemporaryDirectory() as folder:
         return _run(run, cfg, hydra_cfg, folder)
+
+
+def _replies(checkpoint: dict, path: Path, cfg: DictConfig, folder: Path, inputs: Any) -> list:
+    """A causal LM's greedy replies to prompts (str) or conversations, in batches of the
+    predict verb's `predict.batch_size`, at most `predict.max_new_tokens` tokens each."""
+    from tuneforge.run.llm_chat import Sampling, chat_model
+
+    if isinstance(inputs, str | Path) or not isinstance(inputs, list | tuple):
+        raise ConfigError(
+            "inputs: a causal LM answers a list of prompts (str) or conversations "
+            "([{'role': 'user', 'content': ...}]); for a file use the command's predict.input"
+        )
+    chat = chat_model(checkpoint, path, cfg.trust_config, cfg, folder)
+    conversations = [
+        [{"role": "user", "content": item}] if isinstance(item, str) else list(item)
+        for item in inputs
+    ]
+    sampling = Sampling(max_new_tokens=cfg.predict.max_new_tokens)
+    size = cfg.predict.batch_size
+    return [
+        reply
+        for start in range(0, len(conversations), size)
+        for reply, _ in chat.replies(conversations[start : start + size], sampling)
+    ]
 
 
 def _input_loader(datamodule: Any, inputs: Any, scratch: Path) -> Any:

@@ -189,6 +189,17 @@ def test_generate_chat_and_predict_answer_through_the_template(lora_run, chats, 
     assert 0 <= scores["exact_match"] <= 1 and 0 <= scores["stopped"] <= 1
 
 
+def test_the_python_api_answers_prompts_as_predict_does(lora_run, tmp_path):
+    import tuneforge
+
+    replies = tuneforge.predict(
+        lora_run, ["What is the capital of France?", [{"role": "user", "content": "Hi"}]]
+    )
+    assert len(replies) == 2 and all(isinstance(reply, str) for reply in replies)
+    again = tuneforge.predict(lora_run, ["What is the capital of France?"])
+    assert again[0] == replies[0]  # greedy, batched or alone
+
+
 def test_chat_keeps_the_conversation_and_obeys_its_commands(lora_run, tmp_path):
     import subprocess
 
