@@ -51,7 +51,7 @@ def _arguments(argv: list[str] | None = None) -> argparse.Namespace:
 
 def _records(path: Path, count: int, folder: Path) -> Path:
     """The first `count` records of `path`, as a file of their own."""
-    lines = path.read_text(encoding="utf-8").splitlines()[:count]
+    lines = path.read_text(encoding="utf-8").split("\n")[:count]  # JSONL: \n ends a record
     out = folder / "records.jsonl"
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return out
@@ -115,7 +115,7 @@ def run_plain(folder: Path, records: Path, args: argparse.Namespace) -> None:
         optimizer.step()
         times.append(time.perf_counter() - started)
         tokens.append(int(batch["lengths"].sum()))
-        losses.append(float(loss))
+        losses.append(loss.item())
     _report(args.out, times, tokens, losses, args.warmup)
 
 
@@ -140,7 +140,6 @@ def run_tuneforge(folder: Path, records: Path, args: argparse.Namespace) -> None
             f"trainer.max_steps={args.steps}",
             "trainer.max_epochs=-1",
             "trainer.limit_val_batches=0",
-            "trainer.log_every_n_steps=1",
             "test=false",
             f"checkpoint.every_n_steps={args.steps}",
             f"seed={SEED}",
@@ -159,7 +158,7 @@ def run_trl(folder: Path, records: Path, args: argparse.Namespace) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
     from trl import SFTConfig, SFTTrainer
 
-    rows = [json.loads(line) for line in records.read_text().splitlines() if line.strip()]
+    rows = [json.loads(line) for line in records.read_text().split("\n") if line.strip()]
     dataset = Dataset.from_list(
         [
             {
