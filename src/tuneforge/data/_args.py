@@ -17,6 +17,12 @@ def is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def is_positive_int(value: Any) -> bool:
+    return is_int(value) and value > 0
+
+
+# A count that must be at least 1 (a batch size, a length), as a rule.
+POSITIVE_RULE = (is_positive_int, "a positive integer")
 # The rule every DataModule's `num_workers` follows.
 WORKERS_RULE = (
     lambda v: v == "auto" or (is_int(v) and v >= 0),

@@ -18,7 +18,13 @@ from typing import Any
 
 from torch.utils.data import DataLoader
 
-from tuneforge.data._args import WORKERS_RULE, ArgumentRules, Workers, check_arguments
+from tuneforge.data._args import (
+    POSITIVE_RULE,
+    WORKERS_RULE,
+    ArgumentRules,
+    Workers,
+    check_arguments,
+)
 from tuneforge.data._base import SplitsDataModule
 from tuneforge.data.chat_packing import collate, pack, packing_report
 from tuneforge.data.chat_records import read_conversations, split_by_hash
@@ -30,15 +36,10 @@ from tuneforge.data.chat_tokens import (
 )
 from tuneforge.errors import DataError
 
-
-def _positive(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
-
-
 RULES: ArgumentRules = {
-    "max_length": (_positive, "a positive integer"),
-    "batch_size": (_positive, "a positive integer"),
-    "pad_to_multiple_of": (_positive, "a positive integer"),
+    "max_length": POSITIVE_RULE,
+    "batch_size": POSITIVE_RULE,
+    "pad_to_multiple_of": POSITIVE_RULE,
     "num_workers": WORKERS_RULE,
     "train_on": (lambda value: value in TRAIN_ON, "one of " + ", ".join(TRAIN_ON)),
     "length_policy": (

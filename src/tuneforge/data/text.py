@@ -17,7 +17,14 @@ import numpy as np
 import torch
 
 from tuneforge.atomic_files import write_atomic
-from tuneforge.data._args import WORKERS_RULE, ArgumentRules, Workers, check_arguments
+from tuneforge.data._args import (
+    POSITIVE_RULE,
+    WORKERS_RULE,
+    ArgumentRules,
+    Workers,
+    check_arguments,
+    is_positive_int,
+)
 from tuneforge.data._base import SplitsDataModule
 from tuneforge.data.token_datasets import ConsecutiveBlocks, RandomBlocks
 from tuneforge.data.tokenizers import (
@@ -29,16 +36,11 @@ from tuneforge.data.tokenizers import (
     tokenizer_from_json,
 )
 
-
-def _positive(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
-
-
 RULES: ArgumentRules = {
     "tokenizer": (lambda value: value in TOKENIZERS, "one of " + ", ".join(TOKENIZERS)),
-    "block_size": (_positive, "a positive integer"),
-    "batch_size": (_positive, "a positive integer"),
-    "batches_per_epoch": (_positive, "a positive integer"),
+    "block_size": POSITIVE_RULE,
+    "batch_size": POSITIVE_RULE,
+    "batches_per_epoch": POSITIVE_RULE,
     "num_workers": WORKERS_RULE,
     "val_fraction": (
         lambda value: isinstance(value, float | int) and 0 < value < 1,
@@ -53,7 +55,7 @@ def check_text_options(tokenizer: str, vocab_size: Any, train_transforms: Sequen
     Raises:
         ValueError: one line naming the argument and the fix.
     """
-    if tokenizer == "bpe" and not (_positive(vocab_size) and vocab_size >= MIN_BPE_VOCAB):
+    if tokenizer == "bpe" and not (is_positive_int(vocab_size) and vocab_size >= MIN_BPE_VOCAB):
         raise ValueError(
             f"vocab_size={vocab_size!r} is not allowed; bpe needs at least {MIN_BPE_VOCAB} "
             "(256 bytes and some merges)"
