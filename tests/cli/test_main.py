@@ -19,7 +19,8 @@ def test_verb_help_shows_config_groups(tmp_path):
     result = run_tuneforge("train", "--help", cwd=tmp_path)
     assert result.returncode == 0
     assert "tuneforge train" in result.stdout
-    groups = ("data: cifar10, csv, digits", "model: cnn, gpt", "task: classification, language")
+    groups = ("data: chat, cifar10, csv, digits", "model: cnn, gpt, hf_causal_lm")
+    groups += ("task: causal_lm, classification, language",)
     for group in (*groups, "experiment: digits_cnn"):
         assert group in result.stdout
 
