@@ -4,7 +4,7 @@ tokens trained although they are the pad token, length policies and the report."
 import numpy as np
 import pytest
 
-from tests.data._chat_tokenizer import LLAMA2, ZEPHYR, chat_tokenizer
+from tests.data._chat_tokenizer import LLAMA2, SMOLLM2, ZEPHYR, chat_tokenizer
 from tuneforge.data.chat_tokens import IGNORE, chat_template, encode_conversations
 from tuneforge.errors import DataError
 
@@ -158,3 +158,27 @@ def test_options_are_checked(smol):
         encode_conversations(smol, [TURNS], train_on="prompt")
     with pytest.raises(DataError, match=r"data\.length_policy='cut'"):
         encode_conversations(smol, [TURNS], length_policy="cut")
+
+
+def test_stop_ids_are_the_tokenizers_eos_first_then_the_configured_ones_once():
+    from tuneforge.data.chat_tokens import stop_ids
+
+    tokenizer = chat_tokenizer()  # eos (and pad) is <|im_end|>
+    end_of_turn = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    text_end = tokenizer.convert_tokens_to_ids("<|endoftext|>")
+    assert stop_ids(tokenizer) == [end_of_turn]
+    assert stop_ids(tokenizer, [text_end, end_of_turn], None, text_end) == [end_of_turn, text_end]
+
+
+def test_a_prompt_renders_as_training_rendered_it_up_to_the_reply():
+    from tuneforge.data.chat_tokens import render_prompt
+
+    tokenizer = chat_tokenizer()
+    turns = [{"role": "user", "content": "Capital of France?"}]
+    reply = {"role": "assistant", "content": "Paris."}
+    prompt = render_prompt(tokenizer, turns, SMOLLM2)
+    assert prompt.endswith(
+        "<|im_start|>user\nCapital of France?<|im_end|>\n<|im_start|>assistant\n"
+    )
+    full = tokenizer.apply_chat_template([*turns, reply], chat_template=SMOLLM2, tokenize=False)
+    assert full.startswith(prompt)

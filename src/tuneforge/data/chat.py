@@ -33,6 +33,8 @@ from tuneforge.data.chat_tokens import (
     TRAIN_ON,
     chat_template,
     encode_conversations,
+    render_prompt,
+    stop_ids,
 )
 from tuneforge.errors import DataError
 
@@ -215,20 +217,15 @@ class ChatDataModule(SplitsDataModule):
         samples = []
         for conversation in self.val_conversations[:count]:
             last = max(i for i, turn in enumerate(conversation) if turn["role"] == "assistant")
-            text = self.tokenizer.apply_chat_template(
-                conversation[:last],
-                chat_template=self.template,
-                tokenize=False,
-                add_generation_prompt=True,
-            )
+            text = render_prompt(self.tokenizer, conversation[:last], self.template)
             ids = self.tokenizer(text, add_special_tokens=False).input_ids
             samples.append((ids, conversation[last - 1]["content"], conversation[last]["content"]))
         return samples
 
     @property
     def stop_ids(self) -> list[int]:
-        """Token ids that end a reply: the end-of-turn (the tokenizer's eos)."""
-        return [int(self.tokenizer.eos_token_id)]
+        """Token ids that end a reply (see `chat_tokens.stop_ids`)."""
+        return stop_ids(self.tokenizer)
 
     def decode(self, ids: list[int]) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=True).strip()

@@ -145,6 +145,26 @@ def _special_tokens(tokenizer: Any) -> set[str]:
     return {t for t in tokens | {a.content for a in added if a.special} if t}
 
 
+def stop_ids(tokenizer: Any, *configured: int | list[int] | None) -> list[int]:
+    """Token ids that end a reply: the tokenizer's eos (a chat model's end-of-turn token) and
+    the ids a model's or generation config names (`configured`), each once, the tokenizer's
+    first. The pad id is not among them unless it is one of those."""
+    ids = [tokenizer.eos_token_id]
+    for given in configured:
+        ids += given if isinstance(given, list) else [given]
+    return list(dict.fromkeys(i for i in ids if isinstance(i, int)))
+
+
+def render_prompt(tokenizer: Any, conversation: Conversation, template: str) -> str:
+    """The text a reply to `conversation` continues: its turns and the assistant's header, as
+    training rendered them.
+
+    Raises:
+        DataError: the template is broken or refuses the conversation.
+    """
+    return _render(tokenizer, conversation, template, generation_prompt=True)
+
+
 def _render(tokenizer: Any, turns: Conversation, template: str, generation_prompt: bool) -> str:
     try:
         return tokenizer.apply_chat_template(

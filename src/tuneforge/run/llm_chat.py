@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from tuneforge.data.chat_tokens import render_prompt, stop_ids
 from tuneforge.errors import CheckpointError, ConfigError
 
 log = logging.getLogger(__name__)
@@ -64,12 +65,8 @@ class ChatModel:
 
     @property
     def stops(self) -> list[int]:
-        """Token ids that end a reply: the tokenizer's eos (the end-of-turn token of chat
-        models) and the model's own eos ids."""
-        stops = [self.tokenizer.eos_token_id]
-        configured = self.model.config.eos_token_id
-        stops += configured if isinstance(configured, list) else [configured]
-        return sorted({s for s in stops if isinstance(s, int)})
+        """Token ids that end a reply: the tokenizer's eos and the model's (`stop_ids`)."""
+        return stop_ids(self.tokenizer, self.model.config.eos_token_id)
 
     @property
     def context(self) -> int | None:
@@ -77,9 +74,7 @@ class ChatModel:
 
     def render(self, conversation: Conversation) -> str:
         """The prompt text: the conversation and the assistant's header after it."""
-        return self.tokenizer.apply_chat_template(
-            conversation, chat_template=self.template, tokenize=False, add_generation_prompt=True
-        )
+        return render_prompt(self.tokenizer, conversation, self.template)
 
     def fit(self, conversation: Conversation, max_new_tokens: int) -> Conversation:
         """The conversation with its oldest turns (after a system turn) dropped until the prompt

@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from tuneforge.data.chat_tokens import stop_ids
 from tuneforge.errors import CheckpointError, ConfigError
 from tuneforge.finetune import merge_lora
 
@@ -82,11 +83,7 @@ def _generation_config(hf_model: Any, tokenizer: Any) -> Any:
     """The model's generation config, stopping on the end-of-turn token as well as its own eos,
     and with the pad token out of the stop list where they differ."""
     config = hf_model.generation_config
-    stops = config.eos_token_id
-    stops = [] if stops is None else [stops] if isinstance(stops, int) else list(stops)
-    for token_id in (tokenizer.eos_token_id, hf_model.config.eos_token_id):
-        if isinstance(token_id, int) and token_id not in stops:
-            stops.append(token_id)
+    stops = stop_ids(tokenizer, config.eos_token_id, hf_model.config.eos_token_id)
     config.eos_token_id = stops[0] if len(stops) == 1 else stops
     if config.pad_token_id is None:
         config.pad_token_id = tokenizer.pad_token_id
