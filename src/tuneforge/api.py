@@ -256,12 +256,8 @@ def _replies(checkpoint: dict, path: Path, cfg: DictConfig, folder: Path, inputs
         for item in inputs
     ]
     sampling = Sampling(max_new_tokens=cfg.predict.max_new_tokens)
-    size = cfg.predict.batch_size
-    return [
-        reply
-        for start in range(0, len(conversations), size)
-        for reply, _ in chat.replies(conversations[start : start + size], sampling)
-    ]
+    replies = chat.batched_replies(conversations, sampling, cfg.predict.batch_size)
+    return [reply for reply, _ in replies]
 
 
 def _input_loader(datamodule: Any, inputs: Any, scratch: Path) -> Any:

@@ -123,6 +123,16 @@ class ChatModel:
             for row in new
         ]
 
+    def batched_replies(
+        self, conversations: list[Conversation], sampling: Sampling, batch_size: int
+    ) -> list[tuple[str, bool]]:
+        """`replies` to many conversations, `batch_size` at a time, progress logged."""
+        replies: list[tuple[str, bool]] = []
+        for start in range(0, len(conversations), batch_size):
+            replies += self.replies(conversations[start : start + batch_size], sampling)
+            log.info("Answered %d of %d conversations", len(replies), len(conversations))
+        return replies
+
     def reply(self, conversation: Conversation, sampling: Sampling, stream: bool = False) -> str:
         """The reply to one conversation; `stream`: printed token by token as it comes."""
         streamer = None
@@ -155,14 +165,12 @@ def answer_file(
         path, data.get("format") or "auto", data.get("columns") or None, strict=True, prompts=True
     )
     prompts = records.conversations
-    answered, stopped = [], 0
-    for start in range(0, len(prompts), batch_size):
-        batch = prompts[start : start + batch_size]
-        replies = chat.replies(batch, sampling)
-        stopped += sum(ended for _, ended in replies)
-        for conversation, (reply, _) in zip(batch, replies, strict=True):
-            answered.append({"messages": [*conversation, {"role": "assistant", "content": reply}]})
-        log.info("Answered %d of %d conversations", len(answered), len(prompts))
+    replies = chat.batched_replies(prompts, sampling, batch_size)
+    answered = [
+        {"messages": [*conversation, {"role": "assistant", "content": reply}]}
+        for conversation, (reply, _) in zip(prompts, replies, strict=True)
+    ]
+    stopped = sum(ended for _, ended in replies)
     scores: dict[str, Any] = {"rows": len(answered), "stopped": stopped / max(len(answered), 1)}
     pairs = [
         (row["messages"][-1]["content"], reference)
