@@ -4,6 +4,7 @@ to stop it at an exact point, fill its disk or feed it a NaN, with no timing inv
 import errno
 import signal
 import sys
+import threading
 from pathlib import Path
 
 import lightning as L
@@ -30,13 +31,25 @@ class PauseAt(L.Callback):
 
     @staticmethod
     def _pause(where: str) -> None:
-        # Held from the print on, so that one sent as soon as it is read is not missed.
-        signals = {signal.SIGTERM, signal.SIGINT}
-        signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+        # Caught from before the print on, so that one sent as soon as it is read is not missed.
+        # Python runs a signal's handler in the main thread whichever thread the kernel handed
+        # it to; sigwait() in the main thread alone waited forever when another thread (a
+        # logger's writer) took it.
+        received: list[int] = []
+        arrived = threading.Event()
+
+        def note(number: int, _frame) -> None:
+            received.append(number)
+            arrived.set()
+
+        signals = (signal.SIGTERM, signal.SIGINT)
+        previous = {number: signal.signal(number, note) for number in signals}
         print(f"PAUSED {where}", flush=True)
-        received = signal.sigwait(signals)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, signals)
-        signal.raise_signal(received)  # now to the run's own handler
+        while not arrived.wait(0.05):  # returns to Python now and then, so the handler can run
+            pass
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        signal.raise_signal(received[0])  # now to the run's own handler
 
 
 class FillDiskAt(L.Callback):
