@@ -31,10 +31,15 @@ FACTS = [
 
 
 def save_model_folder(
-    folder: Path, template: str | None = SMOLLM2, tie: bool = True, seed: int = 0
+    folder: Path,
+    template: str | None = SMOLLM2,
+    tie: bool = True,
+    seed: int = 0,
+    sizes: dict[str, int] | None = None,
 ) -> Path:
-    """A Llama of about 40k parameters with random weights (drawn from `seed`) and the chat
-    tokenizer, saved as transformers saves one (config.json, model.safetensors, tokenizer)."""
+    """A Llama of about 40k parameters (LLAMA_SIZES, updated by `sizes`) with random weights
+    (drawn from `seed`) and the chat tokenizer, saved as transformers saves one (config.json,
+    model.safetensors, tokenizer)."""
     import torch
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
 
@@ -46,7 +51,7 @@ def save_model_folder(
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
-        **LLAMA_SIZES,
+        **{**LLAMA_SIZES, **(sizes or {})},
     )
     model = LlamaForCausalLM(config).eval()
     model.generation_config = GenerationConfig(

@@ -59,6 +59,24 @@ CASES = {
         2,
         ["lora_targets='nothing_here' finds no module", "hf_model.model.layers.0.self_attn.q_proj"],
     ),
+    "qlora on a machine without a CUDA GPU": (
+        GOOD,
+        ["finetune=qlora"],
+        2,
+        ["finetune=qlora", "needs a CUDA GPU", "use finetune=lora"],
+    ),
+    "a 4-bit base under a strategy that trains it": (
+        GOOD,
+        ["finetune=freeze", "finetune.freeze_groups=1", "finetune.quantization=nf4"],
+        2,
+        ["a 4-bit base cannot train", "finetune=qlora"],
+    ),
+    "a 4-bit format bitsandbytes has not": (
+        GOOD,
+        ["finetune=qlora", "finetune.quantization=int3"],
+        2,
+        ["finetune.quantization", "int3", "nf4"],
+    ),
     "a model that takes no chat": (
         GOOD,
         ["model=cnn"],

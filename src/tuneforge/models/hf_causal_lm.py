@@ -14,11 +14,17 @@ beside the GGUF in `.tuneforge-cache/` where that folder is writable, else under
 `$XDG_CACHE_HOME/tuneforge/gguf/` (`~/.cache/...`), or under `gguf_cache_dir` when one is given;
 a conversion already made in any of those places is read from there.
 
+With `quantization` (QLoRA, `finetune=qlora`), bitsandbytes stores every Linear layer of the
+base in 4 bits (NF4 or FP4, with double quantization) and computes in `compute_dtype`; peft's
+`prepare_model_for_kbit_training` then freezes the base and keeps its norms and embeddings in
+float32, as the QLoRA paper does. Only LoRA's adapters can train on such a base.
+
 `forward` returns the logits only: the task computes the loss (token-weighted over a whole
 optimizer step, labels ignored at -100), which transformers' own per-batch mean loss is not.
 """
 
 import hashlib
+import importlib.util
 import json
 import logging
 import os
@@ -39,6 +45,7 @@ from tuneforge.errors import CheckpointError, ConfigError
 log = logging.getLogger(__name__)
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+QUANT_TYPES = ("nf4", "fp4")  # bitsandbytes' 4-bit formats: NormalFloat (QLoRA's) and float
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json")
 CACHE_RECORD = "tuneforge-gguf.json"  # written last: a cache folder holding it is complete
@@ -71,6 +78,10 @@ class HFCausalLM(nn.Module):
         gradient_checkpointing: recompute each layer's activations in the backward pass (about
             30 % less memory for about 1.4x the step); non-reentrant, so gradients are exact.
         gguf_cache_dir: where GGUF conversions go; None: beside the GGUF, else the user's cache.
+        quantization: nf4 or fp4 to store the base's Linear layers in 4 bits (bitsandbytes);
+            None: in `dtype`. On a CUDA machine the base loads onto this process's GPU.
+        double_quantization: quantize the 4-bit blocks' scales too (about 0.4 bit per weight).
+        compute_dtype: what the 4-bit layers compute in: float32, bfloat16 or float16.
     """
 
     def __init__(
@@ -81,12 +92,16 @@ class HFCausalLM(nn.Module):
         attn_implementation: str = "sdpa",
         gradient_checkpointing: bool = False,
         gguf_cache_dir: str | None = None,
+        quantization: Literal["nf4", "fp4"] | None = None,
+        double_quantization: bool = True,
+        compute_dtype: Literal["float32", "bfloat16", "float16"] = "bfloat16",
     ) -> None:
         super().__init__()
         if dtype != "auto" and dtype not in DTYPES:
             raise ConfigError(
                 f"model.dtype={dtype!r} is not valid; choose one of: {', '.join(DTYPES)}, auto"
             )
+        quantized = _quantized_loading(quantization, double_quantization, compute_dtype)
         folder = Path(path).expanduser()
         if not folder.is_dir():
             raise ConfigError(
@@ -98,7 +113,12 @@ class HFCausalLM(nn.Module):
             self.gguf_cache = gguf_cached_folder(folder, gguf_file, gguf_cache_dir)
             folder = self.gguf_cache.folder
         self.source = folder
-        self.hf_model = _load(folder, DTYPES.get(dtype, "auto"), attn_implementation)
+        self.hf_model = _load(folder, DTYPES.get(dtype, "auto"), attn_implementation, quantized)
+        self.quantization = quantization
+        if quantization is not None:
+            from peft import prepare_model_for_kbit_training
+
+            prepare_model_for_kbit_training(self.hf_model, use_gradient_checkpointing=False)
         if gradient_checkpointing:
             if not self.hf_model.supports_gradient_checkpointing:
                 raise ConfigError(
@@ -182,8 +202,53 @@ class HFCausalLM(nn.Module):
         return self.hf_model.generate(*args, **kwargs)
 
 
-def _load(folder: Path, dtype: torch.dtype | str, attn_implementation: str) -> nn.Module:
-    """The causal LM in `folder`, refused in one line when the folder does not hold one."""
+def _quantized_loading(
+    quantization: str | None, double_quantization: bool, compute_dtype: str
+) -> dict[str, Any]:
+    """`from_pretrained`'s arguments for a 4-bit base (none without `quantization`).
+
+    Raises:
+        ConfigError: for an unknown format or compute dtype, or without bitsandbytes.
+    """
+    if quantization is None:
+        return {}
+    if quantization not in QUANT_TYPES:
+        raise ConfigError(
+            f"quantization={quantization!r} is not a 4-bit format bitsandbytes has; choose one "
+            f"of: {', '.join(QUANT_TYPES)}"
+        )
+    if compute_dtype not in DTYPES:
+        raise ConfigError(
+            f"compute_dtype={compute_dtype!r} is not valid; choose one of: {', '.join(DTYPES)}"
+        )
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise ConfigError(
+            f"quantization={quantization} stores the base in 4 bits through bitsandbytes, which "
+            "is not installed; pip install bitsandbytes"
+        )
+    from transformers import BitsAndBytesConfig
+
+    # One process per GPU: each loads its copy onto its own (LOCAL_RANK, as DDP sets it).
+    device = int(os.environ.get("LOCAL_RANK", 0)) if torch.cuda.is_available() else "cpu"
+    return {
+        "quantization_config": BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type=quantization,
+            bnb_4bit_use_double_quant=double_quantization,
+            bnb_4bit_compute_dtype=DTYPES[compute_dtype],
+        ),
+        "device_map": {"": device},
+    }
+
+
+def _load(
+    folder: Path,
+    dtype: torch.dtype | str,
+    attn_implementation: str,
+    quantized: dict[str, Any] | None = None,
+) -> nn.Module:
+    """The causal LM in `folder` (in 4 bits with `quantized`, `_quantized_loading`'s arguments),
+    refused in one line when the folder does not hold one."""
     from transformers import AutoModelForCausalLM
 
     config = _causal_lm_config(folder)
@@ -202,6 +267,7 @@ def _load(folder: Path, dtype: torch.dtype | str, attn_implementation: str) -> n
             trust_remote_code=False,
             dtype=dtype,
             attn_implementation=attn_implementation,
+            **(quantized or {}),
         )
     except ValueError as error:  # e.g. an attention implementation the model lacks
         raise ConfigError(f"model.path={folder}: {_first_line(error)}") from error

@@ -81,6 +81,44 @@ def _check_accelerator(trainer: DictConfig) -> None:
             )
 
 
+QUANTIZATION_KEYS = ("quantization", "double_quantization", "compute_dtype")
+
+
+def _quantized_base(model: DictConfig, finetune: DictConfig, trainer: DictConfig) -> DictConfig:
+    """`model` with `finetune.quantization`'s 4-bit loading (QLoRA) added; `model` itself when
+    the base is not quantized.
+
+    Raises:
+        ConfigError: where QLoRA cannot run: a model that is no pretrained transformers LM, a
+            strategy other than LoRA, or no CUDA GPU (bitsandbytes' 4-bit layers are made for one).
+    """
+    quantization = finetune.get("quantization")
+    if not quantization:
+        return model
+    if not str(model.get("_target_", "")).endswith("HFCausalLM"):
+        raise ConfigError(
+            f"finetune.quantization={quantization} loads a pretrained transformers LM's base in 4 "
+            "bits; choose model=hf_causal_lm model.path=FOLDER"
+        )
+    if finetune.get("strategy") != "lora":
+        raise ConfigError(
+            f"finetune.quantization={quantization}: a 4-bit base cannot train, only LoRA's "
+            f"adapters on it; use finetune=qlora (strategy lora), not {finetune.get('strategy')}"
+        )
+    import torch
+
+    if not torch.cuda.is_available() or str(trainer.get("accelerator")) == "cpu":
+        raise ConfigError(
+            "finetune=qlora loads the base in 4 bits through bitsandbytes, which needs a CUDA GPU "
+            "and this run has none; use finetune=lora (the same adapters on a full-precision base)"
+        )
+    model = copy.deepcopy(model)
+    with open_dict(model):
+        for key in QUANTIZATION_KEYS:
+            model[key] = finetune.get(key)
+    return model
+
+
 def _try_optimizer(optimizer: Any, model: Any) -> None:
     """Build the optimizer once now, so a bad argument fails before training, not at fit()."""
     from tuneforge.tasks.param_groups import decay_groups
@@ -363,7 +401,9 @@ def build(
             ) from ex
     # A pretrained language model brings its vocabulary: chat data is tokenized by the model's
     # own tokenizer, so that model is built first and hands it over.
-    model = _model_with_tokenizer(cfg.model, datamodule)
+    finetune = cfg.get("finetune") or {}
+    model_node = _quantized_base(cfg.model, finetune, cfg.trainer)
+    model = _model_with_tokenizer(model_node, datamodule)
     try:
         if splits or not data_state:
             datamodule.prepare_data()
@@ -374,11 +414,10 @@ def build(
 
     # 2. Model: a plain nn.Module sized by the data.
     if model is None:
-        model = build_model(cfg.model, spec)
+        model = build_model(model_node, spec)
 
     # 3. Fine-tuning: pretrained weights loaded into the model, with a report of what fitted;
     # then LoRA's adapters, where asked for; then the strategy decides what trains, and how fast.
-    finetune = cfg.get("finetune") or {}
     if finetune.get("checkpoint"):
         _load_pretrained(model, finetune, spec, run_dir)
     add_adapters(model, finetune)

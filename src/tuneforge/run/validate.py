@@ -69,6 +69,9 @@ TRAIN_SCHEMA: dict[str, Any] = {
     "finetune.lora_alpha": float | None,
     "finetune.lora_dropout": float | None,
     "finetune.lora_targets": str | None,
+    "finetune.quantization": Literal["nf4", "fp4"] | None,
+    "finetune.double_quantization": bool | None,
+    "finetune.compute_dtype": Literal["float32", "bfloat16", "float16"] | None,
 }
 
 

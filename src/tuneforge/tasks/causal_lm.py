@@ -27,18 +27,22 @@ BASE_KEY = "tuneforge_base"  # in a checkpoint: the frozen base it left out, and
 
 
 def drop_frozen_base(checkpoint: dict, model: nn.Module, prefix: str) -> None:
-    """Leave the frozen parameters of a pretrained base (one that tells `weights_sha256`) out of
-    `checkpoint["state_dict"]`, in place, and record which, with the base's source and hash."""
+    """Leave the frozen base of a pretrained model (one that tells `weights_sha256`) out of
+    `checkpoint["state_dict"]`, in place, and record which keys, with the base's source and hash.
+
+    Every entry of the model's state that is not a trainable parameter is the base's: its frozen
+    weights, and for a 4-bit base their quantization state (scales, code books) too."""
     sha256 = getattr(model, "weights_sha256", None)
     if sha256 is None:
         return
-    named = model.named_parameters(remove_duplicate=False)  # a tied weight under each name
-    frozen = [prefix + name for name, p in named if not p.requires_grad]
-    if not frozen:
+    params = list(model.named_parameters(remove_duplicate=False))  # tied: under each name
+    if all(p.requires_grad for _, p in params):
         return  # full fine-tuning: every weight is the run's own
+    trained = {prefix + name for name, p in params if p.requires_grad}
     state = checkpoint["state_dict"]
+    frozen = [key for key in state if key.startswith(prefix) and key not in trained]
     for key in frozen:
-        state.pop(key, None)
+        del state[key]
     checkpoint[BASE_KEY] = {"source": str(model.source), "sha256": sha256, "keys": frozen}
 
 
@@ -64,7 +68,9 @@ def restore_frozen_base(checkpoint: dict, model: nn.Module, prefix: str, path: s
             f"{getattr(model, 'source', '?')} has sha256 {str(ours)[:12]}...; point "
             "model.path at the base it was trained on"
         )
-    weights = dict(model.named_parameters(remove_duplicate=False))
+    # keep_vars: the model's own tensors, not copies; a 4-bit base's keys that a model loaded in
+    # full precision lacks (its quantization state) are left out.
+    weights = model.state_dict(keep_vars=True)
     state = checkpoint["state_dict"]
     for key in keys:
         name = key.removeprefix(prefix)
