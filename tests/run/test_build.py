@@ -108,3 +108,19 @@ def test_impossible_lora_settings_are_one_config_error(overrides, words, tmp_pat
     assert len(refused.value.lines) == 1
     for word in words:
         assert word in refused.value.lines[0]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "checkpointing", "progress_bar"),
+    [
+        (["callbacks=none"], False, False),
+        (["callbacks=none", "+trainer.enable_progress_bar=true"], False, True),
+        ([], True, True),
+    ],
+)
+def test_callbacks_none_means_no_checkpoint_and_no_bar_unless_the_trainer_asks(
+    overrides, checkpointing, progress_bar, tmp_path
+):
+    trainer = build(compose_config("train", overrides), tmp_path).trainer
+    assert (trainer.checkpoint_callback is not None) == checkpointing
+    assert (trainer.progress_bar_callback is not None) == progress_bar

@@ -285,6 +285,20 @@ def _without_logging_callbacks(callbacks: list) -> list:
     return kept
 
 
+def _lightning_defaults(trainer: DictConfig, callbacks: list) -> dict[str, bool]:
+    """Switch off what Lightning adds by itself when the callbacks leave it out: a checkpoint
+    (`callbacks=none` promises none: the run tests its last weights) and a progress bar. A
+    `trainer.enable_*` the user set is theirs."""
+    from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
+
+    kinds = {"enable_checkpointing": ModelCheckpoint, "enable_progress_bar": ProgressBar}
+    return {
+        key: False
+        for key, kind in kinds.items()
+        if key not in trainer and not any(isinstance(c, kind) for c in callbacks)
+    }
+
+
 def _plain(spec: dict[str, Any]) -> dict[str, Any]:
     """The data spec as checkpoint-safe plain data: tuples become lists, numpy numbers Python's."""
 
@@ -495,6 +509,7 @@ def build(
         logger=loggers or False,
         default_root_dir=str(run_dir),
         **({"precision": precision} if precision else {}),
+        **_lightning_defaults(cfg.trainer, callbacks),
     )
     trainer.strategy.checkpoint_io = AtomicCheckpointIO()  # a killed save keeps the old file
     return Built(datamodule, model, task, trainer, config, monitored)
