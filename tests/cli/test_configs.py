@@ -1,10 +1,12 @@
 """Every option of every config group composes and binds; every experiment runs one batch."""
 
 import json
+import re
 
 import pytest
 import torch
 
+from tuneforge.cli.list import read_header
 from tuneforge.configs import config_dir
 from tuneforge.finetune.strategies import STRATEGIES
 from tuneforge.run.build import build, build_model
@@ -73,12 +75,29 @@ def test_every_option_composes_and_binds(group, option, tmp_path):
     validate(cfg, TRAIN_SCHEMA)
 
 
-@pytest.mark.parametrize("path", sorted(CONF.rglob("*.yaml")), ids=lambda p: p.name)
-def test_every_config_file_opens_with_what_it_is(path):
-    first = path.read_text().splitlines()[0]
-    if first == "# @package _global_" or first == "# @package hydra":
-        first = path.read_text().splitlines()[1]
-    assert first.startswith("# ") and len(first) > 20, f"{path} needs a header comment"
+def names_choice(command: str, group: str, choice: str) -> bool:
+    """Whether `command` chooses `choice` of `group`: group=choice, or group=[a,choice,...]."""
+    values = re.findall(rf"(?:^|\s)'?{re.escape(group)}=(\S+)", command)
+    return any(choice in value.strip("[]'").split(",") for value in values)
+
+
+@pytest.mark.parametrize(
+    "path", sorted(CONF.rglob("*.yaml")), ids=lambda p: p.relative_to(CONF).as_posix()
+)
+def test_every_config_file_opens_with_what_it_is_and_a_command_that_uses_it(path):
+    """The header `tuneforge list` shows: what the file is, then a `Run:` (or `View:`) line whose
+    command chooses it (`model=cnn`), or runs its verb (`tuneforge eval` for eval.yaml)."""
+    assert path.read_text().startswith("# "), f"{path} needs a header comment"
+    header = read_header(path)
+    assert header.summary, f"{path}'s header needs a line that says what it is"
+    assert header.command is not None, f"{path}'s header needs a Run: line with its command"
+    group = path.parent.relative_to(CONF).as_posix()
+    if group == ".":
+        assert f"tuneforge {path.stem}" in header.command, path
+    else:
+        assert names_choice(header.command, group, path.stem), (
+            f"{path}'s Run: command does not choose {group}={path.stem}: {header.command}"
+        )
 
 
 def one_batch_config(experiment: str, run_dir):

@@ -33,7 +33,9 @@ def test_cfg_job_prints_the_composed_config_with_overrides(tmp_path):
     assert not (tmp_path / "outputs").exists()
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["train", "--cfg", "job"]])
+@pytest.mark.parametrize(
+    "argv", [["--help"], ["train", "--help"], ["train", "--cfg", "job"], ["list", "model"]]
+)
 def test_quick_answers_do_not_import_torch_or_lightning(argv, tmp_path):
     code = (
         "import sys\n"

@@ -68,10 +68,16 @@ VERBS = {
     "tensorboard": Verb(
         "tuneforge.cli.tensorboard", "serve TensorBoard on outputs/ and multirun/", hydra=False
     ),
+    "list": Verb(
+        "tuneforge.cli.list",
+        "the config groups, a group's choices: tuneforge list model",
+        hydra=False,
+    ),
 }
 
 USAGE = """usage: tuneforge VERB [group=choice ...] [key=value ...] [hydra flags]
        tuneforge report|tensorboard [FOLDER] [options]
+       tuneforge list [GROUP] [--path GROUP/CHOICE]
 
 Pretrain, fine-tune and evaluate models by composing Hydra configs.
 
@@ -79,9 +85,10 @@ verbs:
 {verbs}
 
 The Hydra verbs take Hydra's flags after them: --help (config groups and keys), --cfg job, -m.
-report and tensorboard take a folder: tuneforge report --help.
+report and tensorboard take a folder: tuneforge report --help; list takes a group.
 Examples:
   tuneforge train                                  # a small CNN on scikit-learn's digits
+  tuneforge list experiment                        # the experiments, each with its command
   tuneforge train model=mlp optimizer.lr=1e-3 trainer.max_epochs=5
   tuneforge train -m optimizer.lr=1e-3,3e-3
   tuneforge eval ckpt_path=outputs/train/<run>/checkpoints/best.ckpt
