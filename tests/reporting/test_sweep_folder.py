@@ -1,11 +1,9 @@
 """A sweep folder read back: Hydra's basic sweeper's numbered runs, and an Optuna study's trials
 with their states; best first, the best trial marked, in the terminal and in report.md alike."""
 
-import json
 from pathlib import Path
 
 import optuna
-import yaml
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
@@ -13,19 +11,13 @@ from tuneforge.reporting.markdown import to_markdown
 from tuneforge.reporting.summary import sweep_summary
 from tuneforge.reporting.sweep_folder import is_sweep, read_sweep
 
+from ._sweep_folders import trial_folder
+
 SHARED = ["trainer.max_epochs=1", "model=mlp"]
 
 
 def _trial_folder(sweep: Path, number: int, lr: float, metrics: dict | None, extra=()) -> None:
-    """The run folder Hydra leaves for a trial: .hydra/ and, if it finished, metrics.json."""
-    hydra = sweep / str(number) / ".hydra"
-    hydra.mkdir(parents=True)
-    config = {"monitor": {"metric": "val/loss", "mode": "min"}, "optimizer": {"lr": lr}}
-    (hydra / "config.yaml").write_text(yaml.safe_dump(config))
-    overrides = [*SHARED, f"optimizer.lr={lr}", *extra]
-    (hydra / "overrides.yaml").write_text(yaml.safe_dump(overrides))
-    if metrics is not None:
-        (sweep / str(number) / "metrics.json").write_text(json.dumps(metrics))
+    trial_folder(sweep, number, [*SHARED, f"optimizer.lr={lr}", *extra], metrics)
 
 
 def test_a_basic_sweep_lists_its_runs_best_first_with_what_each_changed(tmp_path):

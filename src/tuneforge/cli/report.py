@@ -1,7 +1,8 @@
 """`tuneforge report FOLDER`: summarize a run or a sweep folder and write its report.md.
 
 A run's report holds its key config, best and final metrics, wall time, parameter count and
-plots (drawn first where missing); a sweep's, one row per trial, best first. Nothing here imports
+plots (drawn first where missing); a sweep's, one row per trial, best first, and its figures
+(drawn again each time into the sweep folder's plots/). Nothing here imports
 torch, except to count a model's parameters from a checkpoint when metrics.json does not hold
 them (a run of an older tuneforge, or one that did not finish).
 """
@@ -20,8 +21,9 @@ from tuneforge.errors import ConfigError, DataError
 from tuneforge.reporting.layout import METRICS, PLOTS, REPORT
 from tuneforge.reporting.markdown import to_markdown
 from tuneforge.reporting.run_folder import is_run, read_run
-from tuneforge.reporting.summary import BEST, Summary, run_summary, sweep_summary
+from tuneforge.reporting.summary import BEST, Summary, run_summary
 from tuneforge.reporting.sweep_folder import is_sweep, read_sweep
+from tuneforge.reporting.sweep_report import sweep_report
 from tuneforge.run.plots import write_plots
 
 RUN_OR_SWEEP = "a run folder (outputs/train/DATE_TIME) or a sweep folder (multirun/train/NAME)"
@@ -63,7 +65,7 @@ def summarize(folder: Path) -> Summary:
             write_plots(folder)
         return run_summary(run)
     if is_sweep(folder):
-        return sweep_summary(_read(read_sweep, folder))
+        return sweep_report(_read(read_sweep, folder))
     raise ConfigError(
         f"{folder} is not a run folder (no .hydra/config.yaml) nor a sweep folder (no numbered "
         f"trial folders, no optuna.db); name {RUN_OR_SWEEP}"
@@ -91,4 +93,5 @@ def show(summary: Summary, console: Console) -> None:
             shown.add_row(*map(Text, row), style="bold green" if row and row[0] == BEST else None)
         console.print(shown)
     for plot in summary.plots:
-        console.print(f"plot: {plot}", markup=False)
+        caption = f" ({summary.captions[plot]})" if plot in summary.captions else ""
+        console.print(f"plot: {plot}{caption}", markup=False)

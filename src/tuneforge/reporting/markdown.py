@@ -15,6 +15,8 @@ def to_markdown(summary: Summary) -> str:
         lines += ["## Plots", ""]
         for plot in summary.plots:
             lines += [f"![{Path(plot).stem}]({plot})", ""]
+            if plot in summary.captions:
+                lines += [f"*{summary.captions[plot]}*", ""]
     return "\n".join(lines)
 
 

@@ -23,12 +23,13 @@ class Table:
 @dataclass
 class Summary:
     """A report: its title, notes to read first, tables, and plots by paths relative to the
-    folder it describes."""
+    folder it describes, some with a caption (by path)."""
 
     title: str
     notes: list[str] = field(default_factory=list)
     tables: list[Table] = field(default_factory=list)
     plots: list[str] = field(default_factory=list)
+    captions: dict[str, str] = field(default_factory=dict)
 
 
 def number(value: Any) -> str:

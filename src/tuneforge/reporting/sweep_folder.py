@@ -3,13 +3,17 @@
 Two kinds: Hydra's basic sweeper leaves numbered run folders (0/, 1/, ...); our Optuna sweeper
 leaves them too, with the study in optuna.db, which adds each trial's state (a failed trial may
 have no folder at all, a pruned one stopped early).
+
+Each trial keeps the values of the parameters it was given and its monitored metric's curve, as
+its run logged it, for the sweep's figures.
 """
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tuneforge.reporting.events import Curve
 from tuneforge.reporting.layout import STUDY_DB
 from tuneforge.reporting.run_folder import Run, is_run, read_run
 from tuneforge.trial_keys import TRIAL_KEYS
@@ -24,6 +28,8 @@ class Trial:
     state: str  # COMPLETE, PRUNED, FAIL, RUNNING; a basic sweep's: COMPLETE or UNFINISHED
     value: float | None
     changes: list[str]  # the overrides that set this trial apart from the others
+    params: dict[str, Any] = field(default_factory=dict)  # the swept keys' values, by key
+    curve: Curve | None = None  # the monitored metric, as its run logged it
 
 
 @dataclass
@@ -34,6 +40,7 @@ class Sweep:
     mode: str  # max or min
     trials: list[Trial]  # best first; those without a value last, in trial order
     shared: list[str]  # the overrides every trial has
+    study: Any = None  # the Optuna study, where the sweep folder holds it (optuna.db)
 
     @property
     def best(self) -> Trial | None:
@@ -65,16 +72,16 @@ def read_sweep(path: Path) -> Sweep:
         study = _load_study(path / STUDY_DB)
         mode = "max" if study.direction.name == "MAXIMIZE" else "min"
         trials = [_study_trial(trial) for trial in study.get_trials()]
-        return Sweep(path, "optuna", metric, mode, _best_first(trials, mode), shared)
-    trials = [
-        Trial(
-            number,
-            _run_state(run),
-            _run_value(run, metric),
-            [o for o in overrides[number] if o not in shared],
-        )
-        for number, run in runs.items()
-    ]
+        for trial in trials:
+            trial.curve = runs[trial.number].curves.get(metric) if trial.number in runs else None
+        return Sweep(path, "optuna", metric, mode, _best_first(trials, mode), shared, study)
+    trials = []
+    for number, run in runs.items():
+        changes = [o for o in overrides[number] if o not in shared]
+        params = dict(map(_param, changes))
+        value = _run_value(run, metric)
+        curve = run.curves.get(metric)
+        trials.append(Trial(number, _run_state(run), value, changes, params, curve))
     # An Optuna sweep whose study is in a database elsewhere: its trials record their state.
     optuna = any(run.metrics and "trial_state" in run.metrics for run in runs.values())
     kind = "optuna" if optuna else "basic"
@@ -87,6 +94,17 @@ def _run_state(run: Run) -> str:
     if run.metrics is None:
         return "UNFINISHED"
     return str(run.metrics.get("trial_state", "COMPLETE"))
+
+
+def _param(override: str) -> tuple[str, Any]:
+    """An override's key and its value: a number where it reads as one, else the text."""
+    key, _, text = override.partition("=")
+    for parse in (int, float):
+        try:
+            return key.lstrip("+~"), parse(text)
+        except ValueError:
+            pass
+    return key.lstrip("+~"), text
 
 
 def _run_value(run: Run, metric: str) -> float | None:
@@ -109,7 +127,7 @@ def _study_trial(trial: Any) -> Trial:
     if state == "PRUNED" and trial.intermediate_values:
         value = trial.intermediate_values[max(trial.intermediate_values)]
     changes = [f"{key}={param}" for key, param in trial.params.items()]
-    return Trial(trial.number, state, value, changes)
+    return Trial(trial.number, state, value, changes, dict(trial.params))
 
 
 def _best_first(trials: list[Trial], mode: str) -> list[Trial]:
