@@ -26,6 +26,8 @@ def readme_commands(program: str, text: str = README) -> list[str]:
 
 # Its commands run in order, on the real SmolLM2 weights, in tests/llm/test_readme_section.py.
 LLM_SECTION = "Fine-tune a language model"
+# Its commands run on the one-node cluster the tests start, in tests/e2e/test_slurm.py.
+CLUSTER_SECTION = "Clusters"
 
 
 def test_readme_opens_with_the_two_commands():
@@ -40,7 +42,11 @@ def test_make_targets_and_ci_run_what_the_readme_says():
     assert (REPO / ".ci" / "run").read_text().strip().endswith("make test")
 
 
-ELSEWHERE = set(readme_commands("tuneforge", readme_section(LLM_SECTION)))
+ELSEWHERE = {
+    command
+    for section in (LLM_SECTION, CLUSTER_SECTION)
+    for command in readme_commands("tuneforge", readme_section(section))
+}
 RUNNABLE = [
     c
     for c in readme_commands("tuneforge")

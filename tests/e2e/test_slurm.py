@@ -1,9 +1,11 @@
 """Runs on a real SLURM cluster that the tests start on this machine (Debian's slurm, by
-scripts/slurm/start-cluster.sh; `make test` installs it): a sweep through
-hydra/launcher=submitit_slurm, and a DDP job of two srun tasks. And DDP inside a local sweep,
-which trains each trial once."""
+scripts/slurm/start-cluster.sh; `make test` installs it): the README's sweep through
+hydra/launcher=submitit_slurm, a job too large for the node refused before it is submitted, a
+pending job's state and reason said while the sweep waits, and a DDP job of two srun tasks. And
+DDP inside a local sweep, which trains each trial once."""
 
 import os
+import re
 import shlex
 import subprocess
 import tempfile
@@ -14,6 +16,7 @@ import pytest
 
 from ..conftest import REPO, TUNEFORGE, run_tuneforge
 from ..sweeps import TINY
+from ..test_readme import CLUSTER_SECTION, readme_commands, readme_section
 from .conftest import read_metrics
 
 pytestmark = pytest.mark.slow
@@ -59,30 +62,65 @@ def _final_states(job_id: str, deadline_s: float = 60) -> set[str]:
         time.sleep(0.2)  # between polls of the accounting database
 
 
-def test_a_sweep_runs_as_slurm_jobs_through_submitit(slurm_cluster, tmp_path):
-    result = run_tuneforge(
-        "train",
-        "-m",
-        "hydra/launcher=submitit_slurm",
-        "hydra.launcher.cpus_per_task=1",
-        "hydra.launcher.timeout_min=5",
-        "optimizer.lr=1e-3,3e-3",
-        *QUICK,
-        cwd=tmp_path,
-    )
+def test_the_readmes_sweep_runs_as_slurm_jobs_through_submitit(slurm_cluster, tmp_path):
+    (command,) = [
+        c for c in readme_commands("tuneforge", readme_section(CLUSTER_SECTION)) if "..." not in c
+    ]
+    args = [*shlex.split(command)[1:], "hydra.launcher.timeout_min=5", *QUICK]
+    result = run_tuneforge(*args, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     (sweep,) = (tmp_path / "multirun" / "train").iterdir()
     trials = sorted(p.name for p in sweep.iterdir() if p.is_dir() and p.name.isdigit())
     assert trials == ["0", "1"]
-    for trial, lr in zip(trials, (1e-3, 3e-3), strict=True):
+    for trial, seed in zip(trials, (1, 2), strict=True):
         assert read_metrics(sweep / trial)["steps"] > 0
-        assert f"lr: {lr}" in (sweep / trial / ".hydra" / "config.yaml").read_text()
+        assert f"seed: {seed}" in (sweep / trial / ".hydra" / "config.yaml").read_text()
     tasks = sorted(
         p.name for p in (sweep / ".submitit").iterdir() if p.name[0].isdigit() and "_" in p.name
     )
     array_id = tasks[0].split("_")[0]
     assert tasks == [f"{array_id}_0", f"{array_id}_1"]  # one job array, a task per trial
     assert set(_final_states(array_id)) == {"COMPLETED"}
+
+
+def test_a_job_larger_than_the_node_is_refused_before_it_is_submitted(slurm_cluster, tmp_path):
+    (cpus,) = _run("sinfo", "-h", "-o", "%c").stdout.split()
+    too_many = int(cpus) + 1
+    args = ["-m", "hydra/launcher=submitit_slurm", f"hydra.launcher.cpus_per_task={too_many}"]
+    result = run_tuneforge("train", *args, "seed=1,2", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: hydra.launcher.cpus_per_task={too_many} but the largest node of partition "
+        f"debug has {cpus} CPUs; set hydra.launcher.cpus_per_task={cpus}"
+    )
+    assert not list(tmp_path.glob("multirun/train/*/.submitit"))  # nothing was submitted
+
+
+def test_a_pending_jobs_state_and_reason_are_said_while_the_sweep_waits(slurm_cluster, tmp_path):
+    """Jobs that may not start for an hour (sbatch --begin) pend with the reason BeginTime: the
+    sweep says so, then says they were cancelled, and ends."""
+    args = ["train", "-m", "hydra/launcher=submitit_slurm", "hydra.launcher.cpus_per_task=1"]
+    args += ["+hydra.launcher.additional_parameters.begin=now+1hour", "seed=1,2", *QUICK]
+    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    log = tmp_path / "sweep.err"
+    pending = re.compile(r"jobs (\d+)_0 \(#0 seed=1\), \d+_1 \(#1 seed=2\): PENDING \(BeginTime\)")
+    with log.open("w") as stderr:
+        sweep = subprocess.Popen(
+            [str(TUNEFORGE), *args], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=stderr
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while not (said := pending.search(log.read_text())):
+                assert sweep.poll() is None, log.read_text()[-3000:]
+                assert time.monotonic() < deadline, log.read_text()[-3000:]
+                time.sleep(0.2)  # between looks at the sweep's console
+            assert _run("scancel", said.group(1)).returncode == 0
+            sweep.wait(timeout=60)
+        finally:
+            sweep.kill()
+    output = log.read_text()
+    assert sweep.returncode != 0
+    assert f"jobs {said.group(1)}_0 (#0 seed=1), {said.group(1)}_1 (#1 seed=2): CANCELLED" in output
 
 
 def test_a_ddp_job_of_two_srun_tasks_trains_once_with_both_ranks(slurm_cluster, tmp_path):

@@ -1,0 +1,1 @@
+"""tuneforge's Hydra launcher for SLURM: select it with `hydra/launcher=submitit_slurm`."""
