@@ -83,7 +83,6 @@ def _figures(sweep: Sweep, summary: Summary) -> dict[str, tuple[Callable, str]]:
         figures["learning_curves"] = (partial(draw.learning_curves_figure, sweep), "")
     else:
         summary.notes.append(
-            f"No trial logged {sweep.metric} as it trained (their runs had no TensorBoard "
-            "events; logger=none?): no learning curves."
+            f"No trial logged {sweep.metric} as it trained (logger=none?): no learning curves."
         )
     return figures
