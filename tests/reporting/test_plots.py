@@ -59,7 +59,7 @@ def test_a_csv_in_another_shape_is_refused_by_name(tmp_path):
 
 
 def test_plots_are_png_files_in_the_run_folder(tmp_path, monkeypatch):
-    monkeypatch.setattr("tuneforge.run.plots.read_scalars", lambda folder: CURVES)
+    monkeypatch.setattr("tuneforge.run.plots.read_curves", lambda folder: CURVES)
     (tmp_path / "confusion_matrix.csv").write_text(MATRIX)
     written = write_plots(tmp_path)
     assert [path.name for path in written] == [
@@ -80,7 +80,7 @@ def test_a_run_that_logged_nothing_gets_no_plots_folder(tmp_path):
 def test_at_the_end_of_training_a_drawing_error_is_one_warning_and_the_curves_are_kept(
     tmp_path, monkeypatch, caplog
 ):
-    monkeypatch.setattr("tuneforge.run.plots.read_scalars", lambda folder: CURVES)
+    monkeypatch.setattr("tuneforge.run.plots.read_curves", lambda folder: CURVES)
     (tmp_path / "confusion_matrix.csv").write_text("not,a,matrix\n")
     with caplog.at_level(logging.WARNING):
         write_plots_after_training(tmp_path)  # does not raise

@@ -1,12 +1,16 @@
-"""The scalars a run logged, read back from its TensorBoard event files."""
+"""The scalars a run logged, read back: `read_curves` takes them from whichever logger wrote
+them, its TensorBoard event files or else its CSV log (reporting/csv_log.py)."""
 
 from dataclasses import dataclass
 from pathlib import Path
 
+from tuneforge.reporting.layout import CSV_METRICS, TENSORBOARD
+
 
 @dataclass(frozen=True)
 class Curve:
-    """One scalar tag over training: steps in order, each with its value and wall time."""
+    """One scalar tag over training: steps in order, each with its value and wall time (no wall
+    times where the logger records no clock: the CSV log)."""
 
     steps: list[int]
     values: list[float]
@@ -15,6 +19,14 @@ class Curve:
     @property
     def last(self) -> float:
         return self.values[-1]
+
+
+def read_curves(run_dir: Path) -> dict[str, Curve]:
+    """The curves the run at `run_dir` logged: from its TensorBoard events, or where it wrote
+    none (`logger=csv`), from its csv/metrics.csv; an empty dict where it logged neither."""
+    from tuneforge.reporting.csv_log import read_csv_scalars
+
+    return read_scalars(run_dir / TENSORBOARD) or read_csv_scalars(run_dir / CSV_METRICS)
 
 
 def read_scalars(tensorboard_dir: Path) -> dict[str, Curve]:

@@ -4,6 +4,7 @@
 HYDRA = ".hydra"  # config.yaml, overrides.yaml, hydra.yaml
 METRICS = "metrics.json"  # written last: a run without it did not finish
 TENSORBOARD = "tensorboard"
+CSV_METRICS = "csv/metrics.csv"  # logger=csv's log (conf/logger/csv.yaml)
 PLOTS = "plots"
 CONFUSION_MATRIX_CSV = "confusion_matrix.csv"
 REPORT = "report.md"

@@ -9,8 +9,8 @@ from typing import Any
 import yaml
 
 from tuneforge.checkpoint_format import load_safely, run_checkpoint
-from tuneforge.reporting.events import Curve, read_scalars
-from tuneforge.reporting.layout import HYDRA, METRICS, TENSORBOARD
+from tuneforge.reporting.events import Curve, read_curves
+from tuneforge.reporting.layout import HYDRA, METRICS
 
 # Buffers that a checkpoint's state_dict holds beside the parameters (BatchNorm's statistics).
 _BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
@@ -72,7 +72,7 @@ def read_run(path: Path) -> Run:
         overrides=[str(o) for o in _parsed(path / HYDRA / "overrides.yaml", yaml.safe_load) or []],
         choices=hydra.get("hydra", {}).get("runtime", {}).get("choices", {}),
         metrics=_parsed(path / METRICS, json.loads),
-        curves=read_scalars(path / TENSORBOARD),
+        curves=read_curves(path),
     )
 
 

@@ -5,16 +5,17 @@ import logging
 from pathlib import Path
 
 from tuneforge.atomic_files import atomic_path
-from tuneforge.reporting.events import read_scalars
-from tuneforge.reporting.layout import CONFUSION_MATRIX_CSV, PLOTS, TENSORBOARD
+from tuneforge.reporting.events import read_curves
+from tuneforge.reporting.layout import CONFUSION_MATRIX_CSV, PLOTS
 
 log = logging.getLogger(__name__)
 
 
 def write_plots(run_dir: Path) -> list[Path]:
-    """Draw the figures of `run_dir` from its TensorBoard events and confusion_matrix.csv into
-    `run_dir/plots/NAME.png`, each written whole or not at all; return the files written."""
-    curves = read_scalars(run_dir / TENSORBOARD)
+    """Draw the figures of `run_dir` from what it logged (TensorBoard events, else the CSV log)
+    and its confusion_matrix.csv into `run_dir/plots/NAME.png`, each written whole or not at all;
+    return the files written."""
+    curves = read_curves(run_dir)
     if not curves and not (run_dir / CONFUSION_MATRIX_CSV).is_file():
         return []  # nothing logged: a run refused before it trained, or run with logger=none
     from tuneforge.reporting.plots import run_figures
