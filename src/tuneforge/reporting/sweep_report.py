@@ -50,21 +50,24 @@ def sweep_report(sweep: Sweep) -> Summary:
 def _figures(sweep: Sweep, summary: Summary) -> dict[str, tuple[Callable, str]]:
     """What to draw, by file stem: each figure's drawing and its caption; what cannot be drawn
     is a note of `summary` instead."""
-    from tuneforge.reporting import sweep_figures as draw
+    from tuneforge.reporting import study_figures, sweep_figures
 
     figures: dict[str, tuple[Callable, str]] = {}
     keys = swept_keys(sweep)
     scored = scored_trials(sweep)
     if sweep.kind == "optuna":
-        figures["history"] = (partial(draw.history_figure, sweep), "")
+        figures["history"] = (partial(study_figures.history_figure, sweep), "")
         importances = param_importances(sweep)
         if isinstance(importances, str):
             summary.notes.append(importances)
         else:
-            figures["importances"] = (partial(draw.importances_figure, sweep, importances), "")
+            figures["importances"] = (
+                partial(study_figures.importances_figure, sweep, importances),
+                "",
+            )
         everywhere = [key for key in keys if all(key in t.params for t in scored)]
         if everywhere and scored:
-            parallel = partial(draw.parallel_coordinates_figure, sweep, everywhere)
+            parallel = partial(study_figures.parallel_coordinates_figure, sweep, everywhere)
             figures["parallel_coordinates"] = (parallel, "")
     else:
         columns, rows = combinations(sweep)
@@ -76,11 +79,14 @@ def _figures(sweep: Sweep, summary: Summary) -> dict[str, tuple[Callable, str]]:
                 if grid.others
                 else ""
             )
-            figures["heatmap"] = (partial(draw.heatmap_figure, sweep, grid), caption)
+            figures["heatmap"] = (partial(sweep_figures.heatmap_figure, sweep, grid), caption)
         elif keys and scored:
-            figures["metric_by_key"] = (partial(draw.metric_by_key_figure, sweep, keys[0]), "")
+            figures["metric_by_key"] = (
+                partial(sweep_figures.metric_by_key_figure, sweep, keys[0]),
+                "",
+            )
     if any(trial.curve is not None for trial in sweep.trials):
-        figures["learning_curves"] = (partial(draw.learning_curves_figure, sweep), "")
+        figures["learning_curves"] = (partial(sweep_figures.learning_curves_figure, sweep), "")
     else:
         summary.notes.append(
             f"No trial logged {sweep.metric} as it trained (logger=none?): no learning curves."
