@@ -30,7 +30,10 @@ def test_a_lone_process_may_be_one_node():
         (
             {},
             2,
-            ["trainer.num_nodes=2 but this process, started alone provides 1 node", "NODE_RANK"],
+            [
+                "num_nodes=2 but a process started without a cluster launcher provides 1 node",
+                "NODE_RANK",
+            ],
         ),
         (
             {"SLURM_NTASKS": "2", "SLURM_NNODES": "1", "SLURM_JOB_NAME": "job"},

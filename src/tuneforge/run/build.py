@@ -393,6 +393,7 @@ def build(
         TrialPruning,
     )
     from tuneforge.run.checkpoint_io import AtomicCheckpointIO
+    from tuneforge.run.nodes import check_nodes
 
     route_library_logs()
     run_dir = Path(run_dir)
@@ -500,6 +501,7 @@ def build(
     if not loggers:
         callbacks = _without_logging_callbacks(callbacks)
     _check_accelerator(cfg.trainer)
+    check_nodes(int(cfg.trainer.get("num_nodes") or 1))
     use_tf32(cfg.trainer, cfg.get("tf32", True))
     precision = runnable_precision(cfg.trainer)  # 16-mixed on the CPU: bf16-mixed
     trainer = _instantiate(
