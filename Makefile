@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 # Real data the tests read: Debian's full Fashion-MNIST (apt needs root, as on CI).
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: setup train test test-data test-postgres test-slurm test-browser lint format
+.PHONY: setup train test test-no-apt test-data test-postgres test-slurm test-browser lint format
 
 setup: $(STAMP)
 
@@ -59,6 +59,12 @@ test: $(STAMP) test-data test-postgres test-slurm test-browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The suite without root: the tests that need a Debian package (marked `system`) are left out.
+test-no-apt: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest -m "not system" $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -3,8 +3,11 @@
 import re
 import shlex
 import shutil
+import subprocess
+import sys
 
 import pytest
+import yaml
 
 from .conftest import MINILM, REPO, SHAKESPEARE, TWEETS, run_tuneforge
 
@@ -19,7 +22,9 @@ def readme_section(heading: str) -> str:
 
 
 def readme_commands(program: str, text: str = README) -> list[str]:
-    blocks = re.findall(r"```(?:bash)?\n(.*?)```", text, flags=re.S)
+    # Fences at the start of a line; a ```python block holds no commands.
+    fenced = re.findall(r"^```(\w*)\n(.*?)^```", text, flags=re.S | re.M)
+    blocks = [body for language, body in fenced if language in ("", "bash")]
     lines = [line.split("  #")[0].strip() for block in blocks for line in block.splitlines()]
     return [line for line in lines if line.startswith(program + " ")]
 
@@ -48,12 +53,21 @@ ELSEWHERE = {
     for command in readme_commands("tuneforge", readme_section(section))
 }
 RUNNABLE = [
-    c
+    # Debian's Fashion-MNIST (`make test` installs it)
+    pytest.param(c, marks=pytest.mark.system) if "fashion" in c else c
     for c in readme_commands("tuneforge")
     if "DATE_TIME" not in c and "..." not in c and c not in ELSEWHERE
 ]
 # Files the README tells its reader to fetch, as the tests find them on this machine.
 FILES = {"tinyshakespeare.txt": SHAKESPEARE, "tweets.csv": TWEETS, "all-MiniLM-L6-v2": MINILM}
+
+
+def test_readme_copies_the_tweets_the_tests_read(tmp_path):
+    (command,) = [c for c in readme_commands("python") if "'tweets.csv'" in c]
+    args = shlex.split(command)[1:]
+    result = subprocess.run([sys.executable, *args], cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "tweets.csv").read_bytes() == TWEETS.read_bytes()
 
 
 @pytest.mark.slow
@@ -78,3 +92,23 @@ def test_readme_error_example_is_what_the_command_prints(tmp_path):
     example = re.search(r"\$ (tuneforge .*)\n(error: .*)\n", README)
     result = run_tuneforge(*shlex.split(example.group(1))[1:], cwd=tmp_path)
     assert result.stderr.strip() == example.group(2)
+
+
+def test_readme_says_where_eval_and_predict_write():
+    for verb in ("eval", "predict"):
+        verb_config = yaml.safe_load((REPO / "conf" / f"{verb}.yaml").read_text())
+        assert verb_config["hydra"]["job"]["name"] == verb  # runs go to outputs/JOB_NAME/
+        assert f"`outputs/{verb}/DATE_TIME/`" in README
+
+
+def test_readme_names_the_data_that_reads_no_predict_input():
+    from hydra.utils import get_object
+
+    sentence = README[README.index("`data=fashion_mnist`, `mnist`") :].split(" read no input")[0]
+    named = set(re.findall(r"`(?:data=)?(\w+)`", sentence))
+    for config in sorted((REPO / "conf" / "data").glob("*.yaml")):
+        if config.stem in ("chat", "instruct"):  # answered by the causal LM, not read_inputs
+            continue
+        target = yaml.safe_load(config.read_text())["_target_"]
+        reads = hasattr(get_object(target), "read_inputs")
+        assert (config.stem in named) != reads, config.stem

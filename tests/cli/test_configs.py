@@ -31,6 +31,9 @@ REQUIRED = {
     **{("finetune", s): ["finetune.checkpoint=weights.pt"] for s in STRATEGIES},
     ("model", "hf_encoder"): [f"model.path={MINILM}"],
     ("model", "hf_causal_lm"): TINY_LLM,
+    # one block of the large Llama presets: their full size is built in tests/models/test_llama.py
+    ("model", "llama_smollm2_135m"): ["model.n_layer=1"],
+    ("model", "llama_1b"): ["model.n_layer=1"],
     ("data", "chat"): [*CHATS, "data.format=alpaca"],
     ("data", "instruct"): CHATS,
     ("data", "text_classification"): [
@@ -113,7 +116,13 @@ def one_batch_config(experiment: str, run_dir):
     )
 
 
-@pytest.mark.parametrize("experiment", EXPERIMENTS)
+@pytest.mark.parametrize(
+    "experiment",
+    [  # Debian's Fashion-MNIST (`make test` installs it)
+        pytest.param(e, marks=pytest.mark.system) if e.startswith("fashion_mnist") else e
+        for e in EXPERIMENTS
+    ],
+)
 def test_every_experiment_runs_one_batch(experiment, tmp_path):
     if experiment in PRETRAINED_BY:  # its untrained weights: loading them is what is checked
         pre = tmp_path / "pre"
@@ -144,6 +153,7 @@ BATCHES = {
 # Models for data other than images (digits, the default data, gives 8x8 images).
 MODEL_DATA = {"lstm": "texts", "transformer": "texts", "hf_encoder": "texts", "gpt": "language"}
 MODEL_DATA["hf_causal_lm"] = "language"
+MODEL_DATA |= {p.stem: "language" for p in (CONF / "model").glob("llama*.yaml")}
 MODELS = [option for group, option in OPTIONS if group == "model"]
 
 

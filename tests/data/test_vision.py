@@ -45,6 +45,7 @@ def test_missing_dataset_names_the_folder_and_both_fixes(tmp_path):
     assert "\n" not in message
 
 
+@pytest.mark.system
 def test_real_fashion_mnist_splits_and_training_statistics():
     dm = FashionMNISTDataModule(root=str(FASHION_MNIST_ROOT), val_fraction=0.1)
     dm.setup()
@@ -85,6 +86,7 @@ def test_kept_classes_are_relabelled_in_every_split_and_named_in_their_order(tmp
     assert torch.equal(dm.splits["test"].inputs[:, 0], images[[3, 7, 13, 17]])
 
 
+@pytest.mark.system
 def test_real_fashion_mnist_subset_of_new_classes_for_fine_tuning():
     dm = FashionMNISTDataModule(
         root=str(FASHION_MNIST_ROOT), classes=[5, 6, 7, 8, 9], train_size=1000, split_seed=3

@@ -295,9 +295,10 @@ EVAL_DATA_CASES = [
             "choose data of the same kind",
         ],
     ),
-    (
+    pytest.param(
         ["data=fashion_mnist", f"data.root={FASHION_MNIST_ROOT}"],
         ["input_shape=[1, 28, 28], the model was trained on input_shape=[1, 8, 8]"],
+        marks=pytest.mark.system,
     ),
 ]
 

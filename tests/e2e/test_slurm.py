@@ -19,7 +19,7 @@ from ..sweeps import TINY
 from ..test_readme import CLUSTER_SECTION, readme_commands, readme_section
 from .conftest import read_metrics
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.system]  # Debian's SLURM, MariaDB, munge
 
 SCRIPTS = REPO / "scripts" / "slurm"
 DDP_ON_CPU = ["trainer.strategy=ddp", "trainer.accelerator=cpu", "trainer.devices=2"]
@@ -176,7 +176,8 @@ def test_a_job_requeued_twice_resumes_to_an_uninterrupted_runs_metrics(slurm_clu
     again in its run folder and resume=auto goes on from its newest checkpoint."""
     markers = {4: tmp_path / "held_at_4", 8: tmp_path / "held_at_8"}
     steps = [
-        *TINY,
+        *(override for override in TINY if override != "callbacks=none"),
+        "callbacks.progress_bar=null",  # the checkpoints, which resume=auto goes on from
         "trainer.max_epochs=3",
         "trainer.limit_train_batches=4",
         "checkpoint.every_n_steps=2",

@@ -16,7 +16,7 @@ from optuna.trial import TrialState
 from ..conftest import TUNEFORGE
 from ..sweeps import TINY
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.system]  # PostgreSQL's server
 
 
 def _server_bin() -> Path:

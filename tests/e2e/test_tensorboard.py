@@ -80,6 +80,7 @@ def chromium(url: str, profile: Path, *output: str) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.system  # Chromium
 def test_tensorboard_serves_a_run_that_the_browser_shows(default_run, tmp_path):
     logdir = tmp_path / "runs"
     shutil.copytree(default_run / "tensorboard", logdir / "digits" / "tensorboard")

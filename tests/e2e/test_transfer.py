@@ -11,7 +11,7 @@ import yaml
 from ..conftest import FASHION_MNIST_ROOT, run_tuneforge
 from .conftest import read_metrics
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.system]  # Debian's Fashion-MNIST
 
 # Shorter than the experiments: one pass over classes 0-4's training images, then two epochs
 # (32 steps) of fine-tuning, where the pretrained start shows most; a small validation split.
