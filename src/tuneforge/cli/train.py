@@ -17,6 +17,7 @@ from tuneforge.run.provenance import git_commit, versions
 from tuneforge.run.record import accept_run
 from tuneforge.run.resume import config_to_resume, fit_from, keep_changes, settings, to_resume
 from tuneforge.run.signals import stopped_by_signal
+from tuneforge.run.trackers import Trackers
 from tuneforge.run.tuner import tune
 
 log = logging.getLogger(__name__)
@@ -77,12 +78,14 @@ def _log_hparams(built: Built, metrics: dict[str, Any]) -> None:
 def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """Train the composed config in `run_dir`, which no other live run may hold; return what
     metrics.json holds. plots/ is drawn from what was logged however the run ends."""
-    with RunLock(run_dir):
+    with RunLock(run_dir), Trackers(run_dir) as trackers:
         try:
-            return _train(cfg, run_dir)
+            metrics = _train(cfg, run_dir, trackers)
         finally:
             if _is_rank_zero():  # DDP: every rank ends here; one draws
                 write_plots_after_training(run_dir)
+        trackers.finish(metrics)  # after plots/, which MLflow receives
+        return metrics
 
 
 def _is_rank_zero() -> bool:
@@ -91,7 +94,7 @@ def _is_rank_zero() -> bool:
     return getattr(rank_zero_only, "rank", 0) == 0
 
 
-def _train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+def _train(cfg: DictConfig, run_dir: Path, trackers: Trackers) -> dict[str, Any]:
     started = time.perf_counter()
     resumed = to_resume(settings(cfg)[0], run_dir)  # before building: a bad one fails fast
     cfg, changes = config_to_resume(cfg, resumed, run_dir)  # refused unless allow_changes
@@ -100,6 +103,7 @@ def _train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     ckpt_path = fit_from(resumed, built.task, trainer, run_dir, changes)
     accept_run()  # it goes ahead: from here it writes in its folder, .hydra/ and train.log first
     keep_changes(changes, resumed, run_dir)
+    trackers.start(trainer, built.config)  # MLflow, W&B: the config, before anything is logged
     _report_data(built, run_dir)
     _save_tokenizer(built, run_dir)
     if ckpt_path is None:  # a resumed run goes on with the values it was tuned with
