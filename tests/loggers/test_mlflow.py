@@ -3,85 +3,24 @@ against a plain file store: everything a run sends is read back through MlflowCl
 sweep's trials are child runs of one run per sweep folder."""
 
 import json
-import os
-import signal
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from lightning_utilities.core.imports import RequirementCache
 from mlflow.tracking import MlflowClient
 
+from tuneforge.errors import ConfigError
 from tuneforge.reporting.events import read_scalars
+from tuneforge.run.build import build
 from tuneforge.run.mlflow_run import flat_params, sweep_run
 
-from ..conftest import run_tuneforge
+from ..conftest import compose_config, run_tuneforge
 from . import QUICK
 
 pytestmark = pytest.mark.slow
 
-MLFLOW = Path(sys.executable).parent / "mlflow"
 FILE_STORE = {"MLFLOW_ALLOW_FILE_STORE": "true"}  # MLflow 3 refuses a file store unless told
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _healthy(uri: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{uri}/health", timeout=2) as reply:
-            return reply.status == 200
-    except OSError:
-        return False
-
-
-class Server:
-    """An MLflow tracking server of its own on loopback (SQLite, artifacts in a folder)."""
-
-    def __init__(self, folder: Path) -> None:
-        self.uri = f"http://127.0.0.1:{_free_port()}"
-        self.log = folder / "server.log"
-        command = [str(MLFLOW), "server", "--backend-store-uri", f"sqlite:///{folder}/mlflow.db"]
-        command += ["--default-artifact-root", str(folder / "artifacts"), "--workers", "1"]
-        command += ["--host", "127.0.0.1", "--port", self.uri.rsplit(":", 1)[1]]
-        with self.log.open("w") as log:
-            self.process = subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-
-    def ready(self) -> str:
-        """The server's URI, once its /health answers."""
-        deadline = time.monotonic() + 180
-        while not _healthy(self.uri):
-            assert time.monotonic() < deadline, self.log.read_text()[-3000:]
-            try:  # a pause between polls that notices the server's exit
-                self.process.wait(timeout=0.5)
-                pytest.fail(f"mlflow server exited: {self.log.read_text()[-3000:]}")
-            except subprocess.TimeoutExpired:
-                pass
-        return self.uri
-
-    def stop(self) -> None:
-        os.killpg(self.process.pid, signal.SIGKILL)  # the server and its workers, at once
-        self.process.wait(timeout=60)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def mlflow_server(tmp_path_factory) -> Iterator[Server]:
-    """Started as the module's first test starts, so that it sets its database up while the
-    tests that need no server run; stopped after the module's tests."""
-    server = Server(tmp_path_factory.mktemp("mlflow_server"))
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def _git_repository(folder: Path) -> str:
@@ -182,6 +121,16 @@ def test_the_config_becomes_one_param_per_dotted_key():
         "scheduler": "{}",
         "note": "x" * 6000,  # MLflow's limit on a value
     }
+
+
+def test_without_mlflow_installed_logger_mlflow_is_one_line_that_says_what_to_install(
+    tmp_path, monkeypatch
+):
+    missing = RequirementCache("mlflow>=999")  # Lightning's check, as it fails without mlflow
+    monkeypatch.setattr("lightning.pytorch.loggers.mlflow._MLFLOW_AVAILABLE", missing)
+    cfg = compose_config("train", ["model=mlp", "logger=mlflow", "callbacks=none"])
+    with pytest.raises(ConfigError, match=r"^logger\.mlflow: Requirement 'mlflow>=999' not met"):
+        build(cfg, tmp_path)
 
 
 def test_a_run_with_tensorboard_and_mlflow_sends_everything_to_a_tracking_server(

@@ -45,7 +45,10 @@ def _instantiate(node: DictConfig, key: str, **kwargs: Any) -> Any:
         return instantiate(node, _convert_="all", **kwargs)
     except InstantiationException as ex:
         cause = ex.__cause__ or ex
-        if isinstance(cause, (ValueError, TypeError, MisconfigurationException)):
+        # ModuleNotFoundError: an optional package missing (logger=mlflow without mlflow)
+        if isinstance(
+            cause, (ValueError, TypeError, MisconfigurationException, ModuleNotFoundError)
+        ):
             raise ConfigError(f"{key}: {str(cause).splitlines()[0]}") from ex
         raise
 
