@@ -163,8 +163,9 @@ def test_a_run_that_logged_nothing_is_one_line(tmp_path):
     result = run_tuneforge("report", "run", cwd=tmp_path)
     assert result.returncode == 3
     assert _only_error(result) == (
-        "error: run has no metrics.json and no TensorBoard events: the run stopped before it "
-        "logged anything; train it again (with logger=tensorboard) and report that run"
+        "error: run has no metrics.json and no logged metrics (TensorBoard events or "
+        "csv/metrics.csv): the run stopped before it logged anything, or logged with "
+        "logger=none; train it again with logger=tensorboard or csv and report that run"
     )
     assert not (tmp_path / "run" / "report.md").exists()
 

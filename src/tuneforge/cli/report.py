@@ -58,8 +58,9 @@ def summarize(folder: Path) -> Summary:
         run = _read(read_run, folder)
         if run.metrics is None and not run.curves:
             raise DataError(
-                f"{folder} has no {METRICS} and no TensorBoard events: the run stopped before it "
-                "logged anything; train it again (with logger=tensorboard) and report that run"
+                f"{folder} has no {METRICS} and no logged metrics (TensorBoard events or "
+                "csv/metrics.csv): the run stopped before it logged anything, or logged with "
+                "logger=none; train it again with logger=tensorboard or csv and report that run"
             )
         if not any((folder / PLOTS).glob("*.png")):
             write_plots(folder)
