@@ -81,6 +81,16 @@ class Block(nn.Module):
         return x + self.mlp(self.ln_2(x))
 
 
+def sample_next(logits: torch.Tensor, temperature: float, top_k: int | None) -> torch.Tensor:
+    """One token id per row, (B, 1), drawn from next-token `logits` (B, vocab_size) divided by
+    `temperature`, among the `top_k` likeliest only when given (1: greedy)."""
+    logits = logits / temperature
+    if top_k is not None:
+        kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, [-1]]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    return torch.multinomial(F.softmax(logits, dim=-1), num_samples=1)
+
+
 class GPT(nn.Module):
     """Next-token logits for a batch of token ids, and text sampled from them.
 
@@ -175,11 +185,7 @@ class GPT(nn.Module):
             raise ValueError(f"temperature={temperature} must be > 0")
         for _ in range(max_new_tokens):
             context = idx[:, -self.config.block_size :]  # the model sees at most block_size
-            logits = self(context)[:, -1, :] / temperature  # (B, vocab_size) for the next token
-            if top_k is not None:
-                kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, [-1]]
-                logits = logits.masked_fill(logits < kth, float("-inf"))
-            next_id = torch.multinomial(F.softmax(logits, dim=-1), num_samples=1)  # (B, 1)
+            next_id = sample_next(self(context)[:, -1, :], temperature, top_k)
             idx = torch.cat((idx, next_id), dim=1)
         return idx
 
