@@ -7,8 +7,9 @@ merge, layer by layer), so every format holds a plain model of the architecture 
 - `safetensors`: `model.safetensors`, the model's weights under its own names (so
   `finetune.checkpoint` loads them back, strictly), beside the resolved training `config.yaml`.
 - `hf`: a GPT as a Hugging Face GPT-2 folder that `transformers.GPT2LMHeadModel.from_pretrained`
-  reads; a pretrained causal LM (`model=hf_causal_lm`) as a merged folder of its own
-  architecture, with its tokenizer, chat template and generation config (run/llm_export.py).
+  reads, a Llama as one that `LlamaForCausalLM.from_pretrained` reads; a pretrained causal LM
+  (`model=hf_causal_lm`) as a merged folder of its own architecture, with its tokenizer, chat
+  template and generation config (run/llm_export.py).
 - `adapter`: a causal LM's LoRA adapter as peft writes it, for `PeftModel.from_pretrained`.
 - `onnx`: `model.onnx` from torch's exporter (through torch.export; needs `pip install
   'tuneforge[onnx]'`), input `input`, output `output`, any batch size and, for token ids, any
@@ -72,17 +73,22 @@ def _export_safetensors(model: Any, checkpoint: dict[str, Any], out: Path) -> No
 def _export_hf(model: Any, out: Path) -> None:
     from safetensors.torch import save_file
 
-    from tuneforge.models import GPT
+    from tuneforge.models import GPT, Llama
     from tuneforge.models.gpt_hf import hf_gpt2_config, hf_gpt2_state_dict
+    from tuneforge.models.llama_hf import hf_llama_config, hf_llama_state_dict
 
-    if not isinstance(model, GPT):
+    if isinstance(model, GPT):
+        state, config = hf_gpt2_state_dict(model), hf_gpt2_config(model)
+    elif isinstance(model, Llama):
+        state, config = hf_llama_state_dict(model), hf_llama_config(model)
+    else:
         raise ConfigError(
-            f"format=hf exports GPT models (as GPT-2), not a {type(model).__name__}; "
-            "use format=safetensors"
+            f"format=hf exports GPT models (as GPT-2) and Llama models (as LlamaForCausalLM), "
+            f"not a {type(model).__name__}; use format=safetensors"
         )
     with atomic_path(out / "model.safetensors") as tmp:
-        save_file(hf_gpt2_state_dict(model), str(tmp), {"format": "pt"})
-    write_json(out / "config.json", hf_gpt2_config(model))
+        save_file(state, str(tmp), {"format": "pt"})
+    write_json(out / "config.json", config)
 
 
 def _export_causal_lm(fmt: str, model: Any, checkpoint: dict[str, Any], out: Path) -> None:

@@ -24,6 +24,8 @@ from tuneforge.models.gpt_hf import (
 )
 
 QKV_MODULE = QKV.removesuffix(".weight")
+# Rotary frequencies that older files of transformers' Llama hold in each layer; not weights.
+ROTARY_BUFFER = ".rotary_emb.inv_freq"
 
 
 @dataclass
@@ -40,7 +42,12 @@ def to_model_layout(
 ) -> tuple[dict[str, torch.Tensor], Conversion]:
     """`weights` in the model's layout, and what that took. GPT-2's Conv1D weights become
     nn.Linear's only for a model that holds its attention projections as nn.Linear (our GPT);
-    a model of Conv1D layers (transformers' own GPT-2) takes them as they are."""
+    a model of Conv1D layers (transformers' own GPT-2) takes them as they are. A Llama's rotary
+    frequencies are left out: our Llama computes them from its config."""
+    rotary = [name for name in weights if name.endswith(ROTARY_BUFFER)]
+    if rotary:
+        kept = {name: tensor for name, tensor in weights.items() if name not in rotary}
+        return kept, Conversion(dropped=rotary)
     linear = any(
         name.endswith(QKV_MODULE) and isinstance(module, nn.Linear)
         for name, module in model.named_modules()

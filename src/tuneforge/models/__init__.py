@@ -10,6 +10,7 @@ from tuneforge.models.cnn import CNN
 from tuneforge.models.gpt import GPT, GPTConfig
 from tuneforge.models.hf_causal_lm import HFCausalLM
 from tuneforge.models.hf_encoder import HFEncoderClassifier
+from tuneforge.models.llama import Llama, LlamaConfig
 from tuneforge.models.lstm import LSTMClassifier
 from tuneforge.models.mlp import MLP
 from tuneforge.models.resnet import ResNet
@@ -24,6 +25,8 @@ __all__ = [
     "HFCausalLM",
     "HFEncoderClassifier",
     "LSTMClassifier",
+    "Llama",
+    "LlamaConfig",
     "ResNet",
     "TransformerClassifier",
     "timm_model",
