@@ -4,7 +4,7 @@ import pytest
 from torch import nn
 
 from tuneforge.errors import ConfigError
-from tuneforge.models.gpt import Block
+from tuneforge.models import gpt, llama
 from tuneforge.run.build import _instantiate
 
 from ..conftest import compose_config
@@ -14,7 +14,8 @@ def test_fsdp_wraps_each_transformer_block_as_one_unit():
     cfg = compose_config("train", ["trainer=fsdp", "trainer.strategy.checkpoint_activations=true"])
     strategy = _instantiate(cfg.trainer.strategy, "trainer.strategy")
     assert strategy.kwargs["auto_wrap_policy"]._module_classes == {
-        Block,
+        gpt.Block,
+        llama.Block,
         nn.TransformerEncoderLayer,
     }
     assert strategy._activation_checkpointing_kwargs  # the same blocks recompute activations
@@ -35,4 +36,4 @@ def test_configs_naming_the_former_home_of_fsdp_still_build():
         "train", ["trainer=fsdp", "trainer.strategy._target_=tuneforge.cli.strategies.fsdp"]
     )
     strategy = _instantiate(cfg.trainer.strategy, "trainer.strategy")
-    assert Block in strategy.kwargs["auto_wrap_policy"]._module_classes
+    assert gpt.Block in strategy.kwargs["auto_wrap_policy"]._module_classes
