@@ -28,6 +28,7 @@ OPTIONS = [(g, p.stem) for g in GROUPS for p in sorted((CONF / g).glob("*.yaml")
 REQUIRED = {
     ("data", "csv"): ["data.path=table.csv", "data.target=label"],
     ("data", "image_folder"): ["data.root=images"],
+    ("data", "text_corpus"): ["data.path=corpus"],
     **{("finetune", s): ["finetune.checkpoint=weights.pt"] for s in STRATEGIES},
     ("model", "hf_encoder"): [f"model.path={MINILM}"],
     ("model", "hf_causal_lm"): TINY_LLM,

@@ -54,7 +54,11 @@ class BPETokenizer:
         self.tokenizer = tokenizer
 
     @classmethod
-    def train(cls, text: str, vocab_size: int) -> "BPETokenizer":
+    def train(
+        cls, text: str, vocab_size: int, special_tokens: Sequence[str] = ()
+    ) -> "BPETokenizer":
+        """A BPE of `vocab_size` tokens learnt from `text`; `special_tokens` (a document
+        separator) take the first ids and are never merged with text."""
         from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
         tokenizer = Tokenizer(models.BPE())
@@ -63,6 +67,7 @@ class BPETokenizer:
         trainer = trainers.BpeTrainer(
             vocab_size=vocab_size,
             initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+            special_tokens=list(special_tokens),
             show_progress=False,
         )
         tokenizer.train_from_iterator(text.splitlines(keepends=True), trainer)
