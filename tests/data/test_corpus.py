@@ -116,6 +116,9 @@ def test_a_second_setup_reads_the_cache_and_a_changed_file_is_tokenized_again(ow
     again = make(own_corpus)
     assert first.corpus.tokenized_now and not again.corpus.tokenized_now
     assert again.corpus.folder == first.corpus.folder
+    # eval's cache_dir is a folder of its own: it still reads what training wrote
+    elsewhere = make(own_corpus, cache_dir=str(own_corpus.parent / "eval_cache"))
+    assert elsewhere.corpus.folder == first.corpus.folder
     assert {p: p.stat().st_mtime_ns for p in shards} == written
     with (own_corpus / "b.jsonl").open("a", encoding="utf-8") as jsonl:
         jsonl.write(json.dumps({"text": "One more document."}) + "\n")
@@ -124,9 +127,9 @@ def test_a_second_setup_reads_the_cache_and_a_changed_file_is_tokenized_again(ow
     assert changed.corpus.index["documents"] == first.corpus.index["documents"] + 1
 
 
-def test_two_processes_tokenize_to_the_same_tokens_as_one(corpus, tmp_path):
-    one = make(corpus, cache_dir=str(tmp_path / "one"))
-    two = make(corpus, cache_dir=str(tmp_path / "two"), num_proc=2)
+def test_two_processes_tokenize_to_the_same_tokens_as_one(own_corpus, tmp_path):
+    one = make(own_corpus, cache_dir=str(tmp_path / "one"))
+    two = make(own_corpus, cache_dir=str(tmp_path / "two"), num_proc=2)
     assert two.corpus.index["num_proc"] == 2 and two.corpus.tokenized_now
     assert np.array_equal(stream(one), stream(two))
     assert two.corpus.index["content_sha256"] == one.corpus.index["content_sha256"]

@@ -92,8 +92,8 @@ class TextCorpusDataModule(SplitsDataModule):
         num_proc: processes that tokenize the corpus (0 or 1: this one).
         num_workers: data loader worker processes (0: load in the main process; auto: one per
             core, at most 8).
-        cache_dir: where the token shards go; None: `.tuneforge-cache/` in the corpus folder if
-            writable, else the user's cache.
+        cache_dir: where new token shards go; None: `.tuneforge-cache/` in the corpus folder if
+            writable, else the user's cache (both are looked in for existing shards either way).
         train_transforms: must be empty; accepted because the builder passes augmentation to
             every DataModule.
     """
@@ -130,6 +130,7 @@ class TextCorpusDataModule(SplitsDataModule):
         self.val_fraction = val_fraction
         self._tokenizer: BPETokenizer | None = None
         self.corpus: TokenizedCorpus | None = None
+        self.chars_per_token = 1.0  # of the corpus, measured by its tokenization (setup)
 
     @property
     def tokenizer(self) -> BPETokenizer:
@@ -141,11 +142,10 @@ class TextCorpusDataModule(SplitsDataModule):
     @property
     def spec(self) -> dict:
         """What the model and the task need to know about this data."""
-        index = self.corpus.index
         return {
             "vocab_size": self.tokenizer.vocab_size,
             "block_size": self.block_size,
-            "chars_per_token": index["characters"] / index["tokens"],
+            "chars_per_token": self.chars_per_token,
             "task": "language_modeling",
         }
 
@@ -154,6 +154,7 @@ class TextCorpusDataModule(SplitsDataModule):
             return
         self.corpus = self._tokenized()
         self.corpus.verify()
+        self.chars_per_token = self.corpus.index["characters"] / self.corpus.index["tokens"]
         shards = TokenShards(self.corpus.shards, self.corpus.dtype)
         windows = (len(shards) - 1) // self.block_size
         held_out = round(windows * self.val_fraction)

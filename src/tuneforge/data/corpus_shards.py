@@ -124,13 +124,13 @@ def corpus_root(path: str, files: list[Path]) -> Path:
 
 def cache_roots(root: Path, cache_dir: str | None) -> list[Path]:
     """Where a cache folder is looked for, the first being where a new one is written:
-    `cache_dir`; else `.tuneforge-cache` in the corpus folder where writable, else the user's
-    cache."""
-    if cache_dir is not None:
-        return [Path(cache_dir).expanduser()]
+    `cache_dir` if given, else `.tuneforge-cache` in the corpus folder where writable, else the
+    user's cache. Both of those are looked in also when `cache_dir` is given, so that eval,
+    whose cache_dir is a folder of its own, reads what training wrote."""
     beside, user = root / CACHE, user_cache_dir("corpus")
     writable = os.access(beside if beside.is_dir() else root, os.W_OK)
-    return [beside, user] if writable else [user, beside]
+    defaults = [beside, user] if writable else [user, beside]
+    return defaults if cache_dir is None else [Path(cache_dir).expanduser(), *defaults]
 
 
 def cache_name(inputs: list[dict], tokenizer_json: str, eos_id: int, text_field: str) -> str:
