@@ -1,6 +1,7 @@
-"""A callback for llm_finetune.py: write tuneforge's step times, tokens and losses to a file.
+"""A callback for llm_finetune.py and pretrain.py: write tuneforge's step times, tokens and
+losses to a file.
 
-llm_finetune.py puts this folder on the child's PYTHONPATH and adds the callback with
+They put this folder on the child's PYTHONPATH and add the callback with
 `+callbacks.step_times._target_=_step_times.StepTimes`; the file is named by the environment
 variable STEP_TIMES, and holds what the benchmark's other sides report.
 """
@@ -13,6 +14,11 @@ import time
 from pathlib import Path
 
 import lightning as L
+
+
+def _tokens(batch) -> int:
+    """A chat batch's real tokens (its lengths), or every position of an (inputs, targets) one."""
+    return int(batch["lengths"].sum()) if isinstance(batch, dict) else batch[0].numel()
 
 
 class StepTimes(L.Callback):
@@ -29,7 +35,7 @@ class StepTimes(L.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self.times.append(time.perf_counter() - self._started)
-        self.tokens.append(int(batch["lengths"].sum()))
+        self.tokens.append(_tokens(batch))
         self.losses.append(float(outputs["loss"]))
 
     def on_train_end(self, trainer, pl_module) -> None:

@@ -1,4 +1,4 @@
-"""The same LoRA SFT of a causal LM through tuneforge, a plain PyTorch loop, and TRL's SFTTrainer.
+"""The same LoRA SFT of a causal LM through tuneforge, a plain PyTorch loop, TRL and LitGPT.
 
 Every side fine-tunes the same weights (a Hugging Face folder, or a GGUF converted once by
 tuneforge) with LoRA r=8, alpha 16 on every attention and MLP projection, AdamW at a constant
@@ -12,12 +12,22 @@ chat template, the loss on the replies only, batch 8, for --steps optimizer step
   the trained tokens, backward, step. Same seed, so the first losses must agree.
 - trl: `SFTTrainer` on prompt/completion records (its completion-only loss), with peft's
   LoraConfig(target_modules="all-linear").
+- litgpt (with --litgpt SITE, a folder LitGPT is installed in: see _litgpt.py): the weights
+  converted by `litgpt convert_to_litgpt` (not timed), then `litgpt finetune_lora` on the same
+  records as alpaca JSON, the instruction and its input joined as tuneforge joins them, rendered
+  by its "smollm2" prompt style (the model's template: the same prompt tokens), the prompt
+  masked, LoRA on query, key, value, output and MLP projections, float32. Its steps are its own
+  `iter_time`s (which include fetching the batch), read from its log; _litgpt.py says what it
+  changes (a constant learning rate, no merge after training).
 
 Each side is a process of its own; it reports milliseconds per step after --warmup steps, tokens
-per second (the batch's real tokens), the loss at each step and its peak RSS (ru_maxrss).
+per second (the batch's real tokens), the loss at each step and its peak RSS (ru_maxrss). With
+--rounds N every side runs N times, the sides taking turns, and a side's ms/step is the median of
+its rounds', so that a shared machine's drift falls on every side alike.
 
 Run: .venv/bin/python benchmarks/llm_finetune.py --model models/smollm2 \\
-         --gguf SmolLM2-135M-Instruct.Q4_1.gguf --data data/tweets/train.jsonl [--steps 12]
+         --gguf SmolLM2-135M-Instruct.Q4_1.gguf --data data/tweets/train.jsonl [--steps 12] \\
+         [--rounds 2] [--litgpt SITE]
 """
 
 import argparse
@@ -29,11 +39,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from itertools import islice
 from pathlib import Path
 
+import _litgpt
+
 SIDES = ("plain", "tuneforge", "trl")
 BATCH, RANK, ALPHA, LR, MAX_LENGTH, SEED = 8, 8, 16.0, 5e-4, 192, 42
+LITGPT_NAME, LITGPT_PROMPT_STYLE = "SmolLM2-135M-Instruct", "smollm2"  # LitGPT's names for it
 TUNEFORGE = str(Path(sys.executable).parent / "tuneforge")
 
 
@@ -44,6 +58,8 @@ def _arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data", type=Path, required=True, help="Alpaca-style JSONL records")
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=1, help="runs of each side, taking turns")
+    parser.add_argument("--litgpt", type=Path, help="a folder LitGPT is installed in")
     parser.add_argument("--side", choices=SIDES, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -215,6 +231,43 @@ def run_trl(folder: Path, records: Path, args: argparse.Namespace) -> None:
     _report(args.out, times, tokens, losses, args.warmup)
 
 
+def _alpaca_json(records: Path, folder: Path) -> Path:
+    """The records as LitGPT's JSON data reads them: its chat prompt styles take the instruction
+    only, so the input joins it as tuneforge joins them."""
+    rows = [json.loads(line) for line in records.read_text().split("\n") if line.strip()]
+    joined = [
+        {
+            "instruction": f"{r['instruction']}\n\n{r['input']}"
+            if str(r.get("input") or "").strip()
+            else r["instruction"],
+            "output": r["output"],
+        }
+        for r in rows
+    ]
+    out = folder / "records.json"
+    out.write_text(json.dumps(joined))
+    return out
+
+
+def run_litgpt(site: Path, checkpoint: Path, records: Path, folder: Path, args) -> dict:
+    """`litgpt finetune_lora` on the records, as _litgpt.py runs it."""
+    steps = _litgpt.finetune_lora(
+        site,
+        checkpoint,
+        records,
+        folder,
+        steps=args.steps,
+        batch=BATCH,
+        max_length=MAX_LENGTH,
+        lr=LR,
+        rank=RANK,
+        alpha=int(ALPHA),
+        seed=SEED,
+        prompt_style=LITGPT_PROMPT_STYLE,
+    )
+    return steps.summary(args.warmup)
+
+
 def _model_folder(model: Path, gguf: str | None) -> Path:
     if gguf is None:
         return model
@@ -231,27 +284,61 @@ def _side(args: argparse.Namespace) -> None:
     )
 
 
+def _run_side(side: str, args: argparse.Namespace, records: Path, scratch: Path) -> dict:
+    out = scratch / f"{side}.json"
+    command = [sys.executable, __file__, f"--model={args.model}", f"--data={records}"]
+    command += [f"--steps={args.steps}", f"--warmup={args.warmup}"]
+    command += [f"--side={side}", f"--out={out}"]
+    command += [f"--gguf={args.gguf}"] if args.gguf else []
+    subprocess.run(command, check=True)
+    return json.loads(out.read_text())
+
+
+def _median_round(rounds: list[dict]) -> dict:
+    """The round whose ms/step is the median (the lower middle one of an even count)."""
+    return sorted(rounds, key=lambda r: r["ms_per_step"])[(len(rounds) - 1) // 2]
+
+
 def main() -> None:
     args = _arguments()
     if args.side:
         _side(args)
         return
-    _model_folder(args.model, args.gguf)  # convert once, before any side is timed
-    results = {}
-    with tempfile.TemporaryDirectory() as scratch:
-        records = _records(args.data, BATCH * (args.steps + 4) * 2, Path(scratch))
-        for side in SIDES:
-            out = Path(scratch) / f"{side}.json"
-            command = [sys.executable, __file__, f"--model={args.model}", f"--data={records}"]
-            command += [f"--steps={args.steps}", f"--warmup={args.warmup}"]
-            command += [f"--side={side}", f"--out={out}"]
-            command += [f"--gguf={args.gguf}"] if args.gguf else []
-            started = time.perf_counter()
-            subprocess.run(command, check=True)
-            results[side] = json.loads(out.read_text())
-            results[side]["wall_seconds"] = time.perf_counter() - started
+    folder = _model_folder(args.model, args.gguf)  # convert once, before any side is timed
+    runs: dict[str, list[dict]] = {}
+    print(f"load average at start: {os.getloadavg()[0]:.2f}")
+    with tempfile.TemporaryDirectory() as temporary:
+        scratch = Path(temporary)
+        records = _records(args.data, BATCH * (args.steps + 4) * 2, scratch)
+        sides: dict = {side: partial(_run_side, side, args, records, scratch) for side in SIDES}
+        if args.litgpt is None:
+            print(_litgpt.SKIPPED)
+        else:
+            checkpoint = _litgpt.convert(args.litgpt, folder, LITGPT_NAME, scratch / "litgpt")
+            litgpt_records = _alpaca_json(records, scratch)
+            sides["litgpt"] = lambda: run_litgpt(
+                args.litgpt, checkpoint, litgpt_records, Path(tempfile.mkdtemp(dir=scratch)), args
+            )
+        for number in range(1, args.rounds + 1):
+            for side, run in sides.items():
+                result = run()
+                runs.setdefault(side, []).append(result)
+                print(
+                    f"round {number} {side}: {result['ms_per_step']:.0f} ms/step, "
+                    f"{result['tokens_per_second']:.0f} tokens/s, "
+                    f"{result['peak_rss_mib']:.0f} MiB, losses "
+                    + " ".join(f"{loss:.4f}" for loss in result["losses"]),
+                    flush=True,
+                )
+    print(f"load average at end: {os.getloadavg()[0]:.2f}")
+    results = {side: _median_round(rounds) for side, rounds in runs.items()}
     plain = results["plain"]
-    print(f"{args.steps} steps of batch {BATCH}, LoRA r={RANK}, lr {LR}, max_length {MAX_LENGTH}")
+    print(
+        f"{args.steps} steps of batch {BATCH}, LoRA r={RANK}, lr {LR}, max_length {MAX_LENGTH}, "
+        f"{args.rounds} round(s); ms/step of each round:"
+    )
+    for side, rounds in runs.items():
+        print(f"  {side}: " + " ".join(f"{r['ms_per_step']:.0f}" for r in rounds))
     print(
         f"{'side':<10}{'ms/step':>9}{'tokens/s':>10}{'peak RSS MiB':>14}{'step vs plain':>15}"
         f"{'RSS vs plain':>14}{'loss at 1':>11}{'loss at N':>11}"

@@ -47,6 +47,16 @@ def test_gpt_overhead_times_both_sides():
 
 
 @pytest.mark.slow
+def test_pretrain_trains_the_same_llama_on_the_same_batches_on_both_sides():
+    out = run_benchmark("pretrain.py", "--data", str(SHAKESPEARE), "--steps=2", "--warmup=1")
+    assert re.search(r"^litgpt: skipped \(no --litgpt SITE", out, flags=re.M)  # none installed
+    assert re.search(r"^tuneforge +[\d.]+ .* [\d.]+$", out, flags=re.M)
+    gap = re.search(r"^tuneforge vs plain, largest loss difference over 2 steps: (\S+)$", out, re.M)
+    assert float(gap[1]) == 0.0  # same seed, model class and windows: the same losses
+    assert VERDICT.search(out)
+
+
+@pytest.mark.slow
 def test_memory_measures_every_row_in_its_own_process():
     out = run_benchmark("memory.py", "--epochs=1", "--repeats=1")
     rows = ["python -c 'import torch'", "plain PyTorch loop", "Lightning Trainer", "tuneforge"]
