@@ -203,7 +203,9 @@ def test_bad_input_is_one_line_naming_the_fix(own_corpus, tmp_path):
             text_field="body",
             tokenizer_file=str(MINILM / "tokenizer.json"),
             eos_token="[SEP]",
+            num_proc=2,  # raised in a worker process, and the tokenization stops
         )
+    assert not list((own_corpus / ".tuneforge-cache").glob("*corpus-*"))  # nothing half-made
     with pytest.raises(
         DataError,
         match=r'the tokenizer has no "<\|endoftext\|>" or "</s>".* \(its special tokens: \[PAD\], ',

@@ -8,8 +8,9 @@ counts and a digest of each (size and the first and last 64 KiB, checked at ever
 shard changed under a run is refused), the input files with their sha256, and a content hash
 over those, the tokenizer and the settings.
 
-Worker processes are started with `spawn` (safe after torch has started threads) and each reads
-and encodes its pieces of the corpus on its own; the shards keep the pieces' order, so the token
+Worker processes are started with `spawn` (safe after torch has started threads; a script that
+sets up the data itself needs Python's `if __name__ == "__main__":` guard) and each reads and
+encodes its pieces of the corpus on its own; the shards keep the pieces' order, so the token
 stream is the same with any number of processes.
 """
 
@@ -221,20 +222,29 @@ def _run(jobs, files, worker, num_proc: int, sizes: list[int]) -> tuple[list, li
             sums = [file_sha256(str(f)) for f in files]
         else:
             spawn = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(num_proc, spawn, _start_worker, worker) as pool:
-                hashes = pool.map(file_sha256, [str(f) for f in files])
-                futures = [pool.submit(_encode_piece, n, p) for n, p in jobs]
-                for number, future in enumerate(futures):
-                    results[number] = future.result()
-                    progress.advance(task, sizes[number])
-                sums = list(hashes)
+            with ProcessPoolExecutor(num_proc, spawn, _start_spawned, worker) as pool:
+                try:
+                    hashes = pool.map(file_sha256, [str(f) for f in files])
+                    futures = [pool.submit(_encode_piece, n, p) for n, p in jobs]
+                    for number, future in enumerate(futures):
+                        results[number] = future.result()
+                        progress.advance(task, sizes[number])
+                    sums = list(hashes)
+                except BaseException:  # a bad file: say so now, not after every other piece
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    raise
     return [r for r in results if r is not None], sums
 
 
-def _start_worker(tokenizer_json: str, eos_id: int, dtype: str, field: str, out: str) -> None:
-    """A worker's setup: its tokenizer, loaded once. One thread per process: the processes are
-    the parallelism, and the library's own threads would only compete with them."""
+def _start_spawned(*worker: Any) -> None:
+    """A worker process's setup. One thread each: the processes are the parallelism, and the
+    tokenizers library's own threads would only compete with them."""
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    _start_worker(*worker)
+
+
+def _start_worker(tokenizer_json: str, eos_id: int, dtype: str, field: str, out: str) -> None:
+    """The tokenizer and settings `_encode_piece` uses, loaded once per process."""
     from tokenizers import Tokenizer
 
     tokenizer = Tokenizer.from_str(tokenizer_json)
