@@ -80,6 +80,21 @@ def test_train_draws_an_epoch_of_batches_and_val_covers_its_split(corpus):
     assert len(val) == (len(val.ids) - 1) // 16 and val.block_size == 16
 
 
+def test_validation_reads_a_fixed_sample_and_the_test_the_whole_split(corpus):
+    datamodule = setup_text(corpus, block_size=16, batch_size=4, val_sample_batches=3)
+    sample, whole = datamodule.splits["val"], datamodule.splits["test"]
+    assert len(sample) == 3 * 4 and len(whole) == (len(whole.ids) - 1) // 16 > 100
+    passes = [torch.cat([x for x, _ in datamodule.val_dataloader()]) for _ in range(2)]
+    assert torch.equal(passes[0], passes[1])  # the same windows at every validation
+    assert torch.equal(passes[0][0], whole[0][0]) and torch.equal(
+        passes[0][-1], whole[len(whole) - 1][0]
+    )
+    tested = torch.cat([x for x, _ in datamodule.test_dataloader()])
+    assert len(tested) == len(whole)
+    larger = setup_text(corpus, block_size=16, batch_size=4, val_sample_batches=10_000)
+    assert len(larger.splits["val"]) == len(whole)  # a sample larger than the split is the split
+
+
 def test_a_second_setup_reads_the_cache(corpus, monkeypatch):
     first = setup_text(corpus)
     bins = sorted((corpus.parent / ".tuneforge_cache").glob("*.bin"))
@@ -135,6 +150,7 @@ def test_a_url_is_downloaded_once(corpus, tmp_path):
         ({"path": "a.txt", "tokenizer": "bpe", "vocab_size": 259}, "bpe needs at least 260"),
         ({"path": "a.txt", "block_size": 0}, "block_size=0 is not allowed"),
         ({"path": "a.txt", "val_fraction": 1.0}, "val_fraction=1.0 is not allowed"),
+        ({"path": "a.txt", "val_sample_batches": 0}, "val_sample_batches=0 is not allowed"),
         ({"path": "a.txt", "train_transforms": [abs]}, "text takes no image augmentation"),
     ],
 )

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from tuneforge.data.token_datasets import ConsecutiveBlocks, RandomBlocks
+from tuneforge.data.token_datasets import ConsecutiveBlocks, RandomBlocks, spread_sample
 
 
 @pytest.fixture
@@ -27,6 +27,13 @@ def test_consecutive_blocks_lie_side_by_side_and_y_is_x_shifted(ids):
     assert blocks[len(blocks) - 1][1].shape == (16,)  # the last window is whole
     with pytest.raises(IndexError):
         blocks[len(blocks)]
+
+
+def test_a_spread_sample_runs_evenly_from_the_first_window_to_the_last(ids):
+    blocks = ConsecutiveBlocks(ids, np.uint16, block_size=16)  # 31 windows
+    sample = spread_sample(blocks, 4)
+    assert [int(sample[i][0][0]) for i in range(len(sample))] == [0, 160, 320, 480]
+    assert spread_sample(blocks, 31) is blocks and spread_sample(blocks, 99) is blocks
 
 
 def test_random_blocks_make_an_epoch_of_shifted_windows(ids):

@@ -26,7 +26,7 @@ from tuneforge.data._args import (
     is_positive_int,
 )
 from tuneforge.data._base import SplitsDataModule
-from tuneforge.data.token_datasets import ConsecutiveBlocks, RandomBlocks
+from tuneforge.data.token_datasets import ConsecutiveBlocks, RandomBlocks, spread_sample
 from tuneforge.data.tokenizers import (
     MIN_BPE_VOCAB,
     TOKENIZERS,
@@ -42,6 +42,10 @@ RULES: ArgumentRules = {
     "batch_size": POSITIVE_RULE,
     "batches_per_epoch": POSITIVE_RULE,
     "num_workers": WORKERS_RULE,
+    "val_sample_batches": (
+        lambda value: value is None or is_positive_int(value),
+        "a positive integer, or null for the whole validation split",
+    ),
     "val_fraction": (
         lambda value: isinstance(value, float | int) and 0 < value < 1,
         "a number between 0 and 1, both excluded",
@@ -69,7 +73,8 @@ def check_text_options(tokenizer: str, vocab_size: Any, train_transforms: Sequen
 
 class TextLMDataModule(SplitsDataModule):
     """Next-token prediction over one UTF-8 text file. The test split is the validation split: a
-    single file has no held-out third part worth its tokens.
+    single file has no held-out third part worth its tokens. With `val_sample_batches`, the
+    validations during training read a fixed sample of its windows and the test reads them all.
 
     Args:
         path: the text file; exactly one of `path` and `url`.
@@ -86,6 +91,9 @@ class TextLMDataModule(SplitsDataModule):
         tokenizer_file: a saved `tokenizer.json` (ours or the `tokenizers` library's) used instead
             of training one; it decides the tokenizer's kind.
         batches_per_epoch: training batches that make an epoch (windows are drawn at random).
+        val_sample_batches: validate during training on this many batches of windows spread
+            evenly over the validation split, the same at every validation (None: all of them).
+            The test after training always scores the whole split.
         train_transforms: must be empty; accepted because the builder passes augmentation to
             every DataModule.
     """
@@ -103,6 +111,7 @@ class TextLMDataModule(SplitsDataModule):
         cache_dir: str | None = None,
         tokenizer_file: str | None = None,
         batches_per_epoch: int = 1000,
+        val_sample_batches: int | None = None,
         train_transforms: Sequence[Callable[[torch.Tensor], torch.Tensor]] = (),
     ) -> None:
         super().__init__()
@@ -113,6 +122,7 @@ class TextLMDataModule(SplitsDataModule):
         self.path, self.url, self.kind, self.vocab_size = path, url, tokenizer, vocab_size
         self.block_size, self.batch_size, self.num_workers = block_size, batch_size, num_workers
         self.val_fraction, self.batches_per_epoch = val_fraction, batches_per_epoch
+        self.val_sample_batches = val_sample_batches
         self.cache_dir, self.tokenizer_file = cache_dir, tokenizer_file
         self._tokenizer: Tokenizer | None = None
         self.chars_per_token = 1.0  # of the validation text, measured by setup()
@@ -149,8 +159,11 @@ class TextLMDataModule(SplitsDataModule):
         self.chars_per_token = len(parts["val"]) / val_tokens
         length = self.batches_per_epoch * self.batch_size
         self.splits["train"] = RandomBlocks(files["train"], dtype, self.block_size, length)
-        self.splits["val"] = ConsecutiveBlocks(files["val"], dtype, self.block_size)
-        self.splits["test"] = self.splits["val"]
+        val = ConsecutiveBlocks(files["val"], dtype, self.block_size)
+        self.splits["test"] = val
+        if self.val_sample_batches is not None:
+            val = spread_sample(val, self.val_sample_batches * self.batch_size)
+        self.splits["val"] = val
 
     def _text_path(self) -> Path:
         """The local text file: `path`, or `url` downloaded into the cache once."""

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Subset
 
 
 class _TokenFile(Dataset):
@@ -80,3 +80,14 @@ class ConsecutiveBlocks(_TokenFile):
         if not 0 <= index < len(self):
             raise IndexError(index)
         return self.window(index * self.block_size)
+
+
+def spread_sample(windows: Dataset, count: int) -> Dataset:
+    """`count` of `windows` spread evenly from the first to the last, the same ones every call:
+    a validation that reads them at every interval is cheap, covers the whole split's text, and
+    gives curves whose points are comparable. All of them where there are no more than `count`."""
+    total = len(windows)
+    if count >= total:
+        return windows
+    indices = np.linspace(0, total - 1, count).round().astype(int)  # distinct: count < total
+    return Subset(windows, indices.tolist())
