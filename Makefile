@@ -10,6 +10,8 @@ STAMP := $(VENV)/.installed
 
 # Real data the tests read: Debian's full Fashion-MNIST (apt needs root, as on CI).
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
+# and GCIDE, the dictionary the Llama pretraining experiment's corpus is made from.
+GCIDE := /usr/share/dictd/gcide.dict.dz
 
 .PHONY: setup train test test-no-apt test-data test-postgres test-slurm test-browser lint format
 
@@ -31,6 +33,9 @@ test-data:
 	@test -d $(FASHION_MNIST) || apt-get install -y -qq dataset-fashion-mnist \
 	  || { apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist; } \
 	  || { echo "error: the tests need Debian's dataset-fashion-mnist: run 'sudo apt-get install dataset-fashion-mnist'" >&2; exit 1; }
+	@test -f $(GCIDE) || apt-get install -y -qq dict-gcide \
+	  || { apt-get update -qq && apt-get install -y -qq dict-gcide; } \
+	  || { echo "error: the tests need Debian's dict-gcide: run 'sudo apt-get install dict-gcide'" >&2; exit 1; }
 
 # PostgreSQL's server, for the test where two sweep workers share one Optuna study: the test
 # starts its own server on loopback in a temporary folder, and stops it.

@@ -31,6 +31,8 @@ def readme_commands(program: str, text: str = README) -> list[str]:
 
 # Its commands run in order, on the real SmolLM2 weights, in tests/llm/test_readme_section.py.
 LLM_SECTION = "Fine-tune a language model"
+# Its commands run in order, on Debian's GCIDE, in tests/e2e/test_readme_pretrain.py.
+PRETRAIN_SECTION = "Pretrain a language model at scale"
 # Its commands run on the one-node cluster the tests start, in tests/e2e/test_slurm.py.
 CLUSTER_SECTION = "Clusters"
 
@@ -49,7 +51,7 @@ def test_make_targets_and_ci_run_what_the_readme_says():
 
 ELSEWHERE = {
     command
-    for section in (LLM_SECTION, CLUSTER_SECTION)
+    for section in (LLM_SECTION, PRETRAIN_SECTION, CLUSTER_SECTION)
     for command in readme_commands("tuneforge", readme_section(section))
 }
 RUNNABLE = [
