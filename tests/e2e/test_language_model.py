@@ -22,6 +22,7 @@ QUICK_GPT = [
     "model.n_layer=1",
     "model.n_embd=32",
     "data.batches_per_epoch=15",
+    "data.val_sample_batches=2",  # of the 7.75 batches of the validation split
     "trainer.max_epochs=2",
     "trainer.max_steps=30",
     "trainer.log_every_n_steps=5",
@@ -43,6 +44,8 @@ def test_metrics_are_token_means_in_nats_perplexity_and_bits(gpt_run):
     assert metrics["test/perplexity"] == pytest.approx(math.exp(metrics["test/loss"]), rel=1e-4)
     assert metrics["test/bpc"] == pytest.approx(metrics["test/loss"] / math.log(2), rel=1e-4)
     assert metrics["steps"] == 30
+    # the validations read a sample, the test every window (the predict test below counts them)
+    assert metrics["best/val/loss"] != pytest.approx(metrics["test/loss"], rel=1e-4)
 
 
 def test_tokenizer_is_in_the_run_folder_and_the_checkpoint(gpt_run):
