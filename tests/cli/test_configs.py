@@ -47,6 +47,13 @@ EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 # The file each experiment's header tells its user to name, by the experiment's name.
 EXPERIMENT_DATA = {
     "gpt_": [f"data.path={SHAKESPEARE}"],
+    # a corpus of one document here, tokenized into the run's own folder
+    "llama_gcide": [
+        f"data.path={SHAKESPEARE}",
+        "data.tokenizer_sample_mb=1",
+        "data.num_proc=1",
+        "data.cache_dir=${paths.output_dir}/corpus",
+    ],
     "penguins_": [f"data.path={PENGUINS}"],
     "tweets_": [f"data.path={TWEETS}"],
     "minilm_": [f"data.path={TWEETS}", f"model.path={MINILM}"],
