@@ -81,6 +81,13 @@ class Block(nn.Module):
         return x + self.mlp(self.ln_2(x))
 
 
+def training_flops_per_token(params: int, n_layer: int, n_embd: int, context: int) -> int:
+    """A decoder's training FLOPs per token (forward and backward): 6 per parameter that
+    multiplies, plus attention's score and value products, 12 x n_layer x n_embd x context
+    (PaLM, appendix B)."""
+    return 6 * params + 12 * n_layer * n_embd * context
+
+
 def sample_next(logits: torch.Tensor, temperature: float, top_k: int | None) -> torch.Tensor:
     """One token id per row, (B, 1), drawn from next-token `logits` (B, vocab_size) divided by
     `temperature`, among the `top_k` likeliest only when given (1: greedy)."""
@@ -194,8 +201,7 @@ class GPT(nn.Module):
         block size): 6 per parameter, plus attention's score and value products (PaLM, app. B)."""
         config = self.config
         context = config.block_size if context is None else context
-        attention = 12 * config.n_layer * config.n_embd * context
-        return 6 * self.num_params() + attention
+        return training_flops_per_token(self.num_params(), config.n_layer, config.n_embd, context)
 
     def group_matcher(self, coarse: bool = False) -> dict[str, str | list]:
         """Regexes grouping parameter names from input to output (timm's convention). The tied

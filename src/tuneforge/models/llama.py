@@ -23,7 +23,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.checkpoint import checkpoint
 
-from tuneforge.models.gpt import sample_next
+from tuneforge.models.gpt import sample_next, training_flops_per_token
 
 ROPE_TYPES = ("linear", "llama3")  # transformers' rope types computed here exactly
 LLAMA3_KEYS = ("factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings")
@@ -425,8 +425,7 @@ class Llama(nn.Module):
         still scores every position."""
         config = self.config
         context = config.block_size if context is None else context
-        attention = 12 * config.n_layer * config.n_embd * context
-        return 6 * self.num_params() + attention
+        return training_flops_per_token(self.num_params(), config.n_layer, config.n_embd, context)
 
     def group_matcher(self, coarse: bool = False) -> dict[str, str | list]:
         """Regexes grouping parameter names from input to output (timm's convention). A tied
