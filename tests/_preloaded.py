@@ -2,16 +2,15 @@
 
 Each command still starts from a clean process state as far as it can see: a fresh fork of a
 parent that has imported torch, Lightning, Hydra and tuneforge but run nothing, with the test's
-folder, environment and arguments, its own stdout and stderr, and a normal interpreter exit. What
-it saves is the import of torch and Lightning (seconds each time), which the suite would otherwise
-pay for every one of its many commands. The parent computes nothing, so no thread pool exists to
-be broken by the fork.
+folder, environment and arguments, its own stdout and stderr, and the `tuneforge` program's exit.
+What it saves is the import of torch and Lightning (seconds each time), which the suite would
+otherwise pay for every one of its many commands. The parent computes nothing, so no thread pool
+exists to be broken by the fork.
 
 Protocol: one JSON request per line on stdin ({"program", "args", "cwd", "env"}), one JSON reply
 per line on stdout ({"returncode", "stdout", "stderr"}).
 """
 
-import atexit
 import json
 import os
 import sys
@@ -64,24 +63,19 @@ def _run_child(request: dict, out, err) -> None:
     # PYTHONPATH acts when an interpreter starts; this one started before the command's.
     paths = [p for p in request["env"].get("PYTHONPATH", "").split(os.pathsep) if p]
     sys.path[:0] = [p for p in paths if p not in sys.path]
-    from tuneforge.cli.main import main
+    from tuneforge.cli.main import exit_status, main
+    from tuneforge.processes import exit_without_teardown
 
     sys.argv = [request["program"], *request["args"]]
     try:
         main(request["args"])
         code = 0
     except SystemExit as ex:
-        code = ex.code if isinstance(ex.code, int) else (0 if ex.code is None else 1)
-        if isinstance(ex.code, str):
-            print(ex.code, file=sys.stderr)
+        code = exit_status(ex)
     except BaseException:
         traceback.print_exc()
         code = 1
-    # A normal exit, less the teardown of every loaded module (seconds with torch loaded).
-    atexit._run_exitfuncs()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    exit_without_teardown(code)  # as the `tuneforge` program ends
 
 
 def serve() -> None:

@@ -45,9 +45,8 @@ def test_wheel_holds_every_module_and_config(wheel):
     assert modules <= names
     assert configs <= names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
-    assert (
-        "tuneforge = tuneforge.cli.main:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
-    )
+    entries = zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "tuneforge = tuneforge.cli.main:command" in entries
 
 
 def test_installed_wheel_composes_from_another_folder(wheel, tmp_path):

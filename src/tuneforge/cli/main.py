@@ -196,3 +196,29 @@ def main(argv: list[str] | None = None) -> None:
         run_verb(verb, argv[1:])
     else:
         run_folder_verb(verb, argv[1:])
+
+
+def command() -> None:
+    """The `tuneforge` program: `main`, then an exit without the interpreter's teardown (seconds
+    of freeing torch's and Lightning's modules; see `exit_without_teardown`) and with main's
+    exit status. A traceback the user asked for (TUNEFORGE_USER_FULL_ERROR=1) ends the process
+    as usual."""
+    from tuneforge.processes import exit_without_teardown
+
+    try:
+        main()
+        code = 0
+    except SystemExit as stop:
+        code = exit_status(stop)
+    exit_without_teardown(code)
+
+
+def exit_status(stop: SystemExit) -> int:
+    """The status a `SystemExit` ends a process with; a message in its place is printed to
+    stderr and ends it with 1, as the interpreter does."""
+    if stop.code is None:
+        return 0
+    if isinstance(stop.code, int):
+        return stop.code
+    print(stop.code, file=sys.stderr)
+    return 1
