@@ -124,3 +124,15 @@ def test_callbacks_none_means_no_checkpoint_and_no_bar_unless_the_trainer_asks(
     trainer = build(compose_config("train", overrides), tmp_path).trainer
     assert (trainer.checkpoint_callback is not None) == checkpointing
     assert (trainer.progress_bar_callback is not None) == progress_bar
+
+
+def test_a_fused_optimizer_trains_and_mixed_precision_with_clipping_is_refused(tmp_path):
+    fused = ["optimizer=adamw", "optimizer.fused=true", "debug=fast"]
+    built = build(compose_config("train", fused), tmp_path / "fused")
+    built.trainer.fit(built.task, datamodule=built.datamodule)
+    assert built.trainer.optimizers[0].defaults["fused"] is True
+    assert built.trainer.global_step == 1
+    clipped = [*fused, "trainer.precision=bf16-mixed", "trainer.gradient_clip_val=1.0"]
+    with pytest.raises(ConfigError, match=r"optimizer.fused=true cannot train with .*bf16-mixed"):
+        build(compose_config("train", clipped), tmp_path / "clipped")
+    assert not (tmp_path / "clipped").exists()

@@ -84,6 +84,20 @@ def _check_accelerator(trainer: DictConfig) -> None:
             )
 
 
+def _check_fused_clipping(optimizer: DictConfig | dict, trainer: DictConfig) -> None:
+    """A fused optimizer under mixed precision with gradient clipping: Lightning refuses the pair
+    at the first step (the fused step unscales the gradients itself, after clipping would have
+    read them); say so before anything runs."""
+    precision = str(trainer.get("precision"))
+    if optimizer.get("fused") and "mixed" in precision and trainer.get("gradient_clip_val"):
+        raise ConfigError(
+            f"optimizer.fused=true cannot train with trainer.precision={precision} and "
+            f"trainer.gradient_clip_val={trainer.gradient_clip_val}: the fused step unscales the "
+            "gradients after clipping would read them; set optimizer.fused=null, or "
+            "trainer.gradient_clip_val=null"
+        )
+
+
 QUANTIZATION_KEYS = ("quantization", "double_quantization", "compute_dtype")
 
 
@@ -504,6 +518,7 @@ def build(
     if not loggers:
         callbacks = _without_logging_callbacks(callbacks)
     _check_accelerator(cfg.trainer)
+    _check_fused_clipping(cfg.get("optimizer") or {}, cfg.trainer)
     check_nodes(int(cfg.trainer.get("num_nodes") or 1))
     use_tf32(cfg.trainer, cfg.get("tf32", True))
     precision = runnable_precision(cfg.trainer)  # 16-mixed on the CPU: bf16-mixed
