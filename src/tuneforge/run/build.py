@@ -14,7 +14,7 @@ from typing import Any
 from omegaconf import DictConfig, open_dict
 
 from tuneforge.errors import CheckpointError, ConfigError, DataError
-from tuneforge.run.device import runnable_precision, use_tf32
+from tuneforge.run.device import runnable_optimizer, runnable_precision, use_tf32
 from tuneforge.run.files import write_json
 from tuneforge.run.logs import route_library_logs
 from tuneforge.run.validate import TRAIN_SCHEMA, validate
@@ -82,20 +82,6 @@ def _check_accelerator(trainer: DictConfig) -> None:
                 f"trainer.accelerator={accelerator} but torch sees no GPU on this machine; "
                 "train on the CPU with trainer=cpu, or check the driver and CUDA_VISIBLE_DEVICES"
             )
-
-
-def _check_fused_clipping(optimizer: DictConfig | dict, trainer: DictConfig) -> None:
-    """A fused optimizer under mixed precision with gradient clipping: Lightning refuses the pair
-    at the first step (the fused step unscales the gradients itself, after clipping would have
-    read them); say so before anything runs."""
-    precision = str(trainer.get("precision"))
-    if optimizer.get("fused") and "mixed" in precision and trainer.get("gradient_clip_val"):
-        raise ConfigError(
-            f"optimizer.fused=true cannot train with trainer.precision={precision} and "
-            f"trainer.gradient_clip_val={trainer.gradient_clip_val}: the fused step unscales the "
-            "gradients after clipping would read them; set optimizer.fused=null, or "
-            "trainer.gradient_clip_val=null"
-        )
 
 
 QUANTIZATION_KEYS = ("quantization", "double_quantization", "compute_dtype")
@@ -460,7 +446,7 @@ def build(
         model.compile()
 
     # 4. Task: loss, metrics, and the optimizer over the trainable parameter groups.
-    optimizer = _instantiate(cfg.optimizer, "optimizer")
+    optimizer = _instantiate(runnable_optimizer(cfg.optimizer, cfg.trainer), "optimizer")
     _try_optimizer(optimizer, model)
     scheduler = _instantiate(cfg.scheduler, "scheduler") if cfg.get("scheduler") else None
     if cfg.get("channels_last") and "channels_last" not in cfg.task:
@@ -518,7 +504,6 @@ def build(
     if not loggers:
         callbacks = _without_logging_callbacks(callbacks)
     _check_accelerator(cfg.trainer)
-    _check_fused_clipping(cfg.get("optimizer") or {}, cfg.trainer)
     check_nodes(int(cfg.trainer.get("num_nodes") or 1))
     use_tf32(cfg.trainer, cfg.get("tf32", True))
     precision = runnable_precision(cfg.trainer)  # 16-mixed on the CPU: bf16-mixed

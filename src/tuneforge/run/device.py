@@ -1,7 +1,9 @@
-"""What the trainer's device decides before the Trainer is built: a precision it can run, and
-TensorFloat-32 matmuls on the GPUs that have them. torch is imported inside the functions: build
-is imported by quick answers (`--cfg job`) that must not pay for it."""
+"""What the trainer's device decides before the Trainer is built: a precision it can run, an
+optimizer step it can clip, and TensorFloat-32 matmuls on the GPUs that have them. torch is
+imported inside the functions: build is imported by quick answers (`--cfg job`) that must not pay
+for it."""
 
+import copy
 import logging
 import warnings
 from typing import Any
@@ -36,6 +38,25 @@ def runnable_precision(trainer: Any) -> str | None:
         used,
     )
     return used
+
+
+def runnable_optimizer(optimizer: Any, trainer: Any) -> Any:
+    """The optimizer's config as this trainer can step it: a fused one (`fused: true`) under mixed
+    precision with gradient clipping trains unfused, said in one warning line. Lightning refuses
+    that pair at the first step, since a fused step unscales the gradients itself, after clipping
+    would have read them; an experiment made on a CPU then still runs with trainer=gpu."""
+    precision = str(trainer.get("precision"))
+    clipping = trainer.get("gradient_clip_val")
+    if not (optimizer.get("fused") and "mixed" in precision and clipping):
+        return optimizer
+    log.warning(
+        "optimizer.fused=true cannot clip gradients under trainer.precision=%s: training with "
+        "the unfused optimizer (set optimizer.fused=null to silence this)",
+        precision,
+    )
+    unfused = copy.deepcopy(optimizer)
+    unfused.fused = None
+    return unfused
 
 
 def use_tf32(trainer: Any, allowed: bool) -> None:
