@@ -266,6 +266,18 @@ def main() -> None:
     ratio = statistics.median(ratios)
     verdict = "met" if ratio <= GOAL else "NOT met"
     print(f"\ngoal: tuneforge train <= {GOAL:.2f} x plain: {verdict} ({ratio:.3f})")
+    if "litgpt" in runs:
+        _print_against_litgpt(tuneforge, runs["litgpt"])
+
+
+def _print_against_litgpt(tuneforge: list[dict], litgpt: list[dict]) -> None:
+    """The second goal, paired by round as the first: tuneforge's step no longer than LitGPT's
+    (its tokens/s at least LitGPT's)."""
+    ratios = [t["ms_per_step"] / g["ms_per_step"] for t, g in zip(tuneforge, litgpt, strict=True)]
+    print("tuneforge / litgpt, per round: " + " ".join(f"{r:.3f}" for r in ratios))
+    ratio = statistics.median(ratios)
+    verdict = "met" if ratio <= 1.0 else "NOT met"
+    print(f"goal: tuneforge train's tokens/s >= LitGPT's: {verdict} ({ratio:.3f} x its step)")
 
 
 if __name__ == "__main__":
