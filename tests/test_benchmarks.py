@@ -73,13 +73,38 @@ def test_the_gpu_benchmark_configures_what_it_says(monkeypatch):
     import torch
     from overhead import compose_train
 
-    from tuneforge.models import GPT
-
     cfg = compose_train([*gpu.NANOGPT_CHAR, f"data.path={SHAKESPEARE}"])
     assert (cfg.model.n_layer, cfg.model.n_embd, cfg.data.block_size) == (6, 384, 256)
     assert cfg.scheduler._target_.endswith("warmup_cosine") and cfg.trainer.max_steps == 5000
-    with torch.device("meta"):
-        model = GPT(**gpu.GPT2_SMALL, dropout=0.0, bias=False)
-    assert round(model.num_params() / 1e6) == 124  # GPT-2 small, as nanoGPT counts it
-    inputs, targets = next(iter(gpu.random_tokens(batch=2, steps=1)))
-    assert inputs.shape == targets.shape == (2, gpu.GPT2_SMALL["block_size"])
+    setups = gpu.setups()
+    assert list(setups) == ["gpt2_small", "llama_smollm2_135m", "llama_1b"]
+    with torch.device("meta"):  # the full sizes, without allocating them
+        models = {name: setup.build() for name, setup in setups.items()}
+    assert round(models["gpt2_small"].num_params() / 1e6) == 124  # as nanoGPT counts it
+    assert round(models["llama_smollm2_135m"].num_params() / 1e6) == 135  # tied embeddings
+    assert round(models["llama_1b"].num_params(non_embedding=False) / 1e8) == 11
+    assert [setup.context for setup in setups.values()] == [1024, 2048, 2048]
+    inputs, targets = next(iter(gpu.random_tokens(setups["llama_1b"], steps=1)))
+    assert inputs.shape == targets.shape == (4, 2048)
+    assert int(inputs.max()) < 32000 and torch.equal(inputs[:, 1:], targets[:, :-1])
+
+
+def test_the_gpu_benchmark_trains_both_model_kinds_as_on_a_gpu(monkeypatch):
+    """The throughput run itself, two steps of a tiny GPT and a tiny Llama on the CPU, with the
+    GPU run's bf16-mixed precision and gradient clipping (a fused AdamW is refused there)."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import gpu
+
+    from tuneforge.models import GPT, Llama
+
+    tiny = {"vocab_size": 64, "block_size": 16, "n_layer": 1, "n_head": 2, "n_embd": 16}
+    setups = [
+        gpu.Setup(GPT, {**tiny, "dropout": 0.0, "bias": False}, batch=2),
+        gpu.Setup(Llama, {**tiny, "n_kv_head": 1, "intermediate_size": 32}, batch=2),
+    ]
+    for setup in setups:
+        row = gpu.throughput(setup, compiled=False, steps=1, warmup=1, accelerator="cpu")
+        assert row["params"] == setup.build().num_params()
+        assert row["ms_per_step"] > 0
+        assert row["tokens_per_second"] == pytest.approx(2 * 16 * 1000 / row["ms_per_step"])
+        assert row["mfu"] is None and row["memory_gib"] is None  # no bf16 peak or CUDA here
