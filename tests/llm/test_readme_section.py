@@ -21,7 +21,9 @@ QUICK = {
     "train": [
         "trainer.max_steps=2",
         "trainer.val_check_interval=2",
+        "+trainer.num_sanity_val_steps=0",
         "data.val_fraction=0.01",
+        "trainer.limit_val_batches=1",
         "trainer.limit_test_batches=1",
         "callbacks.progress_bar.refresh_rate=0",
     ],
