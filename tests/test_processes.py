@@ -55,18 +55,6 @@ def test_exit_status_is_the_interpreters(raised, status, capsys):
     assert capsys.readouterr().err == ("a message\n" if isinstance(raised, str) else "")
 
 
-def test_the_program_exits_with_mains_status_and_its_one_line(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-m", "tuneforge", "nosuchverb"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 2
-    assert "unknown verb 'nosuchverb'" in result.stderr
-
-
 def test_alive_tells_a_running_process_from_a_finished_one():
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()

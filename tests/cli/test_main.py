@@ -50,16 +50,23 @@ def test_quick_answers_do_not_import_torch_or_lightning(argv, tmp_path):
     assert "HEAVY []" in result.stderr, result.stderr
 
 
-def test_python_dash_m_runs_the_same_command(tmp_path):
+@pytest.mark.parametrize(
+    ("args", "status", "said"),
+    [
+        (["train", "--cfg", "job", "seed=5"], 0, "seed: 5"),
+        (["nosuchverb"], 2, "error: unknown verb 'nosuchverb'"),  # main's status, its one line
+    ],
+)
+def test_python_dash_m_runs_the_same_command(tmp_path, args, status, said):
     result = subprocess.run(
-        [sys.executable, "-m", "tuneforge", "train", "--cfg", "job", "seed=5"],
+        [sys.executable, "-m", "tuneforge", *args],
         cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=60,
     )
-    assert result.returncode == 0
-    assert "seed: 5" in result.stdout
+    assert result.returncode == status
+    assert said in result.stdout + result.stderr
 
 
 @pytest.mark.slow
