@@ -102,6 +102,7 @@ def test_each_document_ends_with_the_eos_id_and_decodes_back(corpus, plays):
     )
     assert datamodule.spec == {
         "vocab_size": 300,
+        "eos_id": eos,
         "block_size": 16,
         "chars_per_token": pytest.approx(index["characters"] / len(ids)),
         "task": "language_modeling",

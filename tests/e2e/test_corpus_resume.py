@@ -14,6 +14,7 @@ from tuneforge.models import Llama
 from tuneforge.models.llama_hf import hf_llama_config
 
 from ..conftest import SHAKESPEARE, run_tuneforge
+from .test_hostile_checkpoints import forge
 from .test_resume import QUICK, _finals, _kill, _run_until_paused
 
 pytestmark = pytest.mark.slow
@@ -121,3 +122,36 @@ def test_a_tokenizer_larger_than_the_models_vocabulary_is_refused(corpus, tmp_pa
     assert result.returncode == 2
     (error,) = _errors(result)
     assert "the data's tokenizer has 300 ids, more than the 256 of hf_config=" in error
+
+
+def test_an_hf_export_of_the_llama_stops_generating_at_the_corpus_end_of_document(
+    killed_and_resumed, tmp_path
+):
+    """format=hf names the id ending every document as transformers' eos, in the model's config,
+    its generation config and the tokenizer's; a checkpoint whose stored id is outside the
+    vocabulary is refused in one line."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    last = killed_and_resumed["run_dir"] / "checkpoints" / "last.ckpt"
+    result = run_tuneforge("export", f"ckpt_path={last}", "format=hf", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (folder,) = (tmp_path / "outputs" / "export").iterdir()
+    model = AutoModelForCausalLM.from_pretrained(folder).eval()
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    eos = tokenizer.convert_tokens_to_ids("<|endoftext|>")
+    assert tokenizer.eos_token == "<|endoftext|>" and tokenizer.eos_token_id == eos
+    assert model.config.eos_token_id == model.generation_config.eos_token_id == eos
+    assert model.config.bos_token_id is None  # the corpus starts no document with a token
+    prompt = tokenizer("ROMEO:", return_tensors="pt").input_ids
+    others = [i for i in range(model.config.vocab_size) if i != eos]
+    with torch.no_grad():  # the model made to say eos first: generation ends right there
+        out = model.generate(prompt, max_new_tokens=8, do_sample=False, suppress_tokens=others)
+    assert out[0, prompt.shape[1] :].tolist() == [eos]
+
+    forged = forge(
+        last, tmp_path / "forged.ckpt", lambda c: c["tuneforge"]["data_spec"].update(eos_id=300)
+    )
+    result = run_tuneforge("export", f"ckpt_path={forged}", "format=hf", cwd=tmp_path)
+    assert result.returncode == 4
+    (error,) = _errors(result)
+    assert "data_spec.eos_id=300 is outside the vocabulary of 300" in error

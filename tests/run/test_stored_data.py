@@ -33,7 +33,8 @@ def checkpoint(**changes) -> dict:
 
 
 def test_a_checkpoint_as_written_passes():
-    check_stored_data(checkpoint())
+    check_stored_data(checkpoint())  # one from before data_spec held eos_id too
+    check_stored_data(checkpoint(data_spec__eos_id=3))
 
 
 @pytest.mark.parametrize(
@@ -45,6 +46,13 @@ def test_a_checkpoint_as_written_passes():
         ({"data_spec__input_shape": [3, -1, 2]}, "data_spec.input_shape=[3, -1, 2]"),
         ({"data_spec__input_shape": [2**15, 2**15]}, "data_spec.input_shape"),
         ({"data_spec__pad_id": 9}, "data_spec.pad_id=9 is outside the vocabulary of 4"),
+        ({"data_spec__eos_id": 4}, "data_spec.eos_id=4 is outside the vocabulary of 4"),
+        ({"data_spec__eos_id": "</s>"}, "data_spec.eos_id='</s>' is not an id >= 0"),
+        ({"data_spec__eos_id": 1.0}, "data_spec.eos_id=1.0 is not an id >= 0"),
+        (
+            {"data_spec__vocab_size": 9, "data_spec__eos_id": 5},
+            "data_spec.eos_id=5 is outside its tokenizer's 4 tokens",
+        ),
         ({"data_spec__class_names": "cats"}, "data_spec.class_names='cats' is not a list"),
         ({"stored__data_spec": "big"}, "its data facts are a str"),
         ({"stored__config": []}, "holds no config mapping"),

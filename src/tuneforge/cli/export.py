@@ -7,9 +7,10 @@ merge, layer by layer), so every format holds a plain model of the architecture 
 - `safetensors`: `model.safetensors`, the model's weights under its own names (so
   `finetune.checkpoint` loads them back, strictly), beside the resolved training `config.yaml`.
 - `hf`: a GPT as a Hugging Face GPT-2 folder that `transformers.GPT2LMHeadModel.from_pretrained`
-  reads, a Llama as one that `LlamaForCausalLM.from_pretrained` reads; a pretrained causal LM
-  (`model=hf_causal_lm`) as a merged folder of its own architecture, with its tokenizer, chat
-  template and generation config (run/llm_export.py).
+  reads, a Llama as one that `LlamaForCausalLM.from_pretrained` reads, both with the token that
+  ended every training document (data=text_corpus) as their eos, so `generate` stops at it; a
+  pretrained causal LM (`model=hf_causal_lm`) as a merged folder of its own architecture, with
+  its tokenizer, chat template and generation config (run/llm_export.py).
 - `adapter`: a causal LM's LoRA adapter as peft writes it, for `PeftModel.from_pretrained`.
 - `onnx`: `model.onnx` from torch's exporter (through torch.export; needs `pip install
   'tuneforge[onnx]'`), input `input`, output `output`, any batch size and, for token ids, any
@@ -49,7 +50,11 @@ log = logging.getLogger(__name__)
 FORMATS = ("safetensors", "hf", "adapter", "onnx", "torchscript")
 
 
-def _write_tokenizer(tokenizer_json: str | None, out: Path, for_hf: bool) -> None:
+def _write_tokenizer(
+    tokenizer_json: str | None, out: Path, for_hf: bool, eos_id: int | None
+) -> None:
+    """The tokenizer beside the export; for `hf`, a tokenizer_config.json naming the token
+    that ends each document (`eos_id`'s text, where the data told it)."""
     if tokenizer_json is None:
         return
     if json.loads(tokenizer_json).get("type") == "char":
@@ -58,7 +63,13 @@ def _write_tokenizer(tokenizer_json: str | None, out: Path, for_hf: bool) -> Non
         return
     write_atomic(out / "tokenizer.json", lambda handle: handle.write(tokenizer_json))
     if for_hf:
-        write_json(out / "tokenizer_config.json", {"tokenizer_class": "PreTrainedTokenizerFast"})
+        settings = {"tokenizer_class": "PreTrainedTokenizerFast"}
+        if eos_id is not None:  # check_stored_data made sure the tokenizer holds it
+            from tuneforge.data.tokenizers import tokenizer_from_json
+
+            tokenizer = tokenizer_from_json(tokenizer_json).tokenizer
+            settings["eos_token"] = tokenizer.id_to_token(eos_id)
+        write_json(out / "tokenizer_config.json", settings)
 
 
 def _export_safetensors(model: Any, checkpoint: dict[str, Any], out: Path) -> None:
@@ -70,7 +81,11 @@ def _export_safetensors(model: Any, checkpoint: dict[str, Any], out: Path) -> No
     write_atomic(out / "config.yaml", lambda handle: handle.write(config))
 
 
-def _export_hf(model: Any, out: Path) -> None:
+def _export_hf(model: Any, out: Path, eos_id: int | None = None) -> None:
+    """config.json and model.safetensors; with the data's end-of-document id (`eos_id`, None
+    for data that tells none, and for checkpoints older than it), config.json's
+    `eos_token_id` and a generation_config.json with it, so that `generate` stops there. There
+    is no `bos_token_id`: the data starts no document with a token of its own."""
     from safetensors.torch import save_file
 
     from tuneforge.models import GPT, Llama
@@ -88,6 +103,9 @@ def _export_hf(model: Any, out: Path) -> None:
         )
     with atomic_path(out / "model.safetensors") as tmp:
         save_file(state, str(tmp), {"format": "pt"})
+    if eos_id is not None:
+        config["eos_token_id"] = eos_id
+        write_json(out / "generation_config.json", {"eos_token_id": eos_id})
     write_json(out / "config.json", config)
 
 
@@ -145,14 +163,15 @@ def run(cfg: DictConfig, run_dir: Path) -> Path:
     if merged:
         log.info("LoRA adapters of %d layers merged into their weights", len(merged))
     spec = checkpoint[CHECKPOINT_KEY]["data_spec"]  # trained_model() made sure it is there
+    eos_id = spec.get("eos_id")  # text_corpus's end of document; None for other data
     if cfg.format == "hf":
-        _export_hf(model, run_dir)
+        _export_hf(model, run_dir, eos_id)
     elif cfg.format == "onnx":
         _log_check("onnx", write_onnx(model, spec, run_dir / "model.onnx"))
     elif cfg.format == "torchscript":
         _log_check("torchscript", write_torchscript(model, spec, run_dir / "model.torchscript.pt"))
     else:
         _export_safetensors(model, checkpoint, run_dir)
-    _write_tokenizer(stored_tokenizer(checkpoint), run_dir, for_hf=cfg.format == "hf")
+    _write_tokenizer(stored_tokenizer(checkpoint), run_dir, cfg.format == "hf", eos_id)
     log.info("%s export of %s written to %s", cfg.format, path, run_dir)
     return run_dir

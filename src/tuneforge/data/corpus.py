@@ -141,9 +141,11 @@ class TextCorpusDataModule(SplitsDataModule):
 
     @property
     def spec(self) -> dict:
-        """What the model and the task need to know about this data."""
+        """What the model and the task need to know about this data; `eos_id`, the id ending
+        every document, is where an exported model's generation stops."""
         return {
             "vocab_size": self.tokenizer.vocab_size,
+            "eos_id": eos_id(self.tokenizer, self.eos_token),
             "block_size": self.block_size,
             "chars_per_token": self.chars_per_token,
             "task": "language_modeling",

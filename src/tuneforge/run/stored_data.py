@@ -44,6 +44,10 @@ def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def _id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
 # data_spec key -> (is it valid, what it must be)
 SPEC_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "input_shape": (_shape, f"1 to 4 positive sizes of at most {LARGEST_INPUT:,} values"),
@@ -52,7 +56,8 @@ SPEC_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "vocab_size": (lambda v: _count(v, LARGEST_VOCAB), "a positive integer"),
     "block_size": (lambda v: _count(v, LARGEST_LENGTH), "a positive integer"),
     "max_length": (lambda v: _count(v, LARGEST_LENGTH), "a positive integer"),
-    "pad_id": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "an id >= 0"),
+    "pad_id": (_id, "an id >= 0"),
+    "eos_id": (_id, "an id >= 0"),
     "class_names": (_names, "a list of names"),
     "task": (lambda v: isinstance(v, str), "a name"),
     "chars_per_token": (_number, "a number"),
@@ -71,9 +76,11 @@ def _check_spec(spec: Any) -> None:
     names, classes = spec.get("class_names"), spec.get("num_classes")
     if names is not None and classes is not None and len(names) != classes:
         raise StoredDataError(f"data_spec names {len(names)} classes but num_classes={classes}")
-    vocab, pad = spec.get("vocab_size"), spec.get("pad_id")
-    if vocab is not None and pad is not None and pad >= vocab:
-        raise StoredDataError(f"data_spec.pad_id={pad} is outside the vocabulary of {vocab}")
+    vocab = spec.get("vocab_size")
+    for key in ("pad_id", "eos_id"):
+        token = spec.get(key)
+        if vocab is not None and token is not None and token >= vocab:
+            raise StoredDataError(f"data_spec.{key}={token} is outside the vocabulary of {vocab}")
 
 
 def _shown(value: Any) -> str:
@@ -82,8 +89,9 @@ def _shown(value: Any) -> str:
 
 
 def _check_data_state(state: Any, spec: dict[str, Any]) -> None:
-    """The DataModule's fitted state: a mapping; its tokenizer readable and within the model's
-    vocabulary; its class names as many as the model's classes."""
+    """The DataModule's fitted state: a mapping; its tokenizer readable, within the model's
+    vocabulary and holding its end-of-document id; its class names as many as the model's
+    classes."""
     if not isinstance(state, dict):
         raise StoredDataError(f"its data state is a {type(state).__name__}, not a mapping")
     if "tokenizer" in state:
@@ -93,6 +101,11 @@ def _check_data_state(state: Any, spec: dict[str, Any]) -> None:
             raise StoredDataError(
                 f"its tokenizer has {tokenizer_vocab} tokens but the model's vocabulary only "
                 f"{vocab}: the tokenizer is not the one the model was trained with"
+            )
+        eos = spec.get("eos_id")
+        if eos is not None and eos >= tokenizer_vocab:
+            raise StoredDataError(
+                f"data_spec.eos_id={eos} is outside its tokenizer's {tokenizer_vocab} tokens"
             )
     if "class_names" in state:
         names, classes = state["class_names"], spec.get("num_classes")
