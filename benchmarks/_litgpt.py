@@ -24,11 +24,12 @@ and its token count come from the same log.
 import csv
 import json
 import os
-import resource
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from _step_report import peak_rss_mib, step_report
 
 VERSION = "0.5.13"
 INSTALL = (
@@ -50,15 +51,7 @@ class Steps:
 
     def summary(self, warmup: int) -> dict:
         """The keys every side of llm_finetune.py and pretrain.py reports."""
-        import statistics
-
-        timed = self.seconds[warmup:]
-        return {
-            "ms_per_step": 1000 * statistics.median(timed),
-            "tokens_per_second": sum(self.tokens[warmup:]) / sum(timed),
-            "losses": self.losses,
-            "peak_rss_mib": self.peak_rss_mib,
-        }
+        return step_report(self.seconds, self.tokens, self.losses, warmup, self.peak_rss_mib)
 
 
 def check_install(site: Path) -> None:
@@ -201,8 +194,8 @@ def _keep_peak_rss(module) -> None:
 
     def fit_then_record(*args, **kwargs):
         result = fit(*args, **kwargs)
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        Path(os.environ["LITGPT_PEAK_RSS"]).write_text(json.dumps({"peak_rss_mib": peak}))
+        peak = {"peak_rss_mib": peak_rss_mib()}
+        Path(os.environ["LITGPT_PEAK_RSS"]).write_text(json.dumps(peak))
         return result
 
     module.fit = fit_then_record

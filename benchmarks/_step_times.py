@@ -8,12 +8,11 @@ variable STEP_TIMES, and holds what the benchmark's other sides report.
 
 import json
 import os
-import resource
-import statistics
 import time
 from pathlib import Path
 
 import lightning as L
+from _step_report import peak_rss_mib, step_report
 
 
 def _tokens(batch) -> int:
@@ -39,11 +38,5 @@ class StepTimes(L.Callback):
         self.losses.append(float(outputs["loss"]))
 
     def on_train_end(self, trainer, pl_module) -> None:
-        timed = self.times[self.warmup :]
-        result = {
-            "ms_per_step": 1000 * statistics.median(timed),
-            "tokens_per_second": sum(self.tokens[self.warmup :]) / sum(timed),
-            "losses": self.losses,
-            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        }
-        Path(os.environ["STEP_TIMES"]).write_text(json.dumps(result))
+        report = step_report(self.times, self.tokens, self.losses, self.warmup, peak_rss_mib())
+        Path(os.environ["STEP_TIMES"]).write_text(json.dumps(report))

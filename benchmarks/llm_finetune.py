@@ -33,8 +33,6 @@ Run: .venv/bin/python benchmarks/llm_finetune.py --model models/smollm2 \\
 import argparse
 import json
 import os
-import resource
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -44,6 +42,7 @@ from itertools import islice
 from pathlib import Path
 
 import _litgpt
+from _step_report import peak_rss_mib, step_report
 
 SIDES = ("plain", "tuneforge", "trl")
 BATCH, RANK, ALPHA, LR, MAX_LENGTH, SEED = 8, 8, 16.0, 5e-4, 192, 42
@@ -73,19 +72,8 @@ def _records(path: Path, count: int, folder: Path) -> Path:
     return out
 
 
-def _peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def _report(out: Path, times: list[float], tokens: list[int], losses: list[float], warmup: int):
-    timed = times[warmup:]
-    result = {
-        "ms_per_step": 1000 * statistics.median(timed),
-        "tokens_per_second": sum(tokens[warmup:]) / sum(timed),
-        "losses": losses,
-        "peak_rss_mib": _peak_rss_mib(),
-    }
-    out.write_text(json.dumps(result))
+    out.write_text(json.dumps(step_report(times, tokens, losses, warmup, peak_rss_mib())))
 
 
 def _data_module(records: Path, tokenizer):

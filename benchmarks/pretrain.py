@@ -27,7 +27,6 @@ Run: .venv/bin/python benchmarks/pretrain.py --data PATH/tinyshakespeare.txt [--
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -38,6 +37,7 @@ from pathlib import Path
 
 import _litgpt
 from _child import child_env
+from _step_report import peak_rss_mib, step_report
 
 GOAL = 1.03
 SHAPE = {"n_layer": 4, "n_head": 4, "n_kv_head": 2, "n_embd": 128, "intermediate_size": 384}
@@ -80,14 +80,7 @@ def train_tokenizer(text: Path, folder: Path) -> Path:
 
 
 def _report(out: Path, times: list[float], tokens: list[int], losses: list[float], warmup: int):
-    timed = times[warmup:]
-    result = {
-        "ms_per_step": 1000 * statistics.median(timed),
-        "tokens_per_second": sum(tokens[warmup:]) / sum(timed),
-        "losses": losses,
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-    }
-    out.write_text(json.dumps(result))
+    out.write_text(json.dumps(step_report(times, tokens, losses, warmup, peak_rss_mib())))
 
 
 def run_plain(data: Path, scratch: Path, args: argparse.Namespace) -> None:
