@@ -65,7 +65,10 @@ def check_install(site: Path) -> None:
 def _litgpt(site: Path, verb: str, args: list[str], **env: str) -> None:
     """`litgpt VERB ARGS` with this module's changes, in a child with `site` on its path."""
     check_install(site)
-    pythonpath = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
+    # This folder too: litdata's spawned workers import this module again, and _step_report
+    # with it, without the script's folder that a plain `python _litgpt.py` puts on sys.path.
+    here = str(Path(__file__).resolve().parent)
+    pythonpath = os.pathsep.join(filter(None, [str(site), here, os.environ.get("PYTHONPATH")]))
     env = {"JSONARGPARSE_DEPRECATION_WARNINGS": "off", **os.environ, **env}
     env["PYTHONPATH"] = pythonpath
     command = [sys.executable, __file__, verb, *args]
