@@ -2,6 +2,7 @@
 interpreter's teardown, with the command's exit status."""
 
 import os
+import pstats
 import subprocess
 import sys
 import textwrap
@@ -60,3 +61,13 @@ def test_alive_tells_a_running_process_from_a_finished_one():
     child.wait()
     assert not alive(child.pid)
     assert alive(os.getpid())
+
+
+def test_a_profiled_command_still_writes_its_profile(tmp_path):
+    """cProfile writes after the program returns: the program ends as usual under it."""
+    profile = tmp_path / "run.prof"
+    command = [sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "tuneforge", "--version"]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "tuneforge " in result.stdout
+    assert pstats.Stats(str(profile)).total_calls > 0

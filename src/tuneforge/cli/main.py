@@ -202,7 +202,8 @@ def command() -> None:
     """The `tuneforge` program: `main`, then an exit without the interpreter's teardown (seconds
     of freeing torch's and Lightning's modules; see `exit_without_teardown`) and with main's
     exit status. A traceback the user asked for (TUNEFORGE_USER_FULL_ERROR=1) ends the process
-    as usual."""
+    as usual, and so does a run under a profiler or a tracer (`python -m cProfile`, a debugger,
+    coverage), which writes its results only after the program returns."""
     from tuneforge.processes import exit_without_teardown
 
     try:
@@ -210,6 +211,8 @@ def command() -> None:
         code = 0
     except SystemExit as stop:
         code = exit_status(stop)
+    if sys.getprofile() is not None or sys.gettrace() is not None:
+        sys.exit(code)
     exit_without_teardown(code)
 
 
