@@ -18,7 +18,8 @@ at 1.0, next-token cross-entropy on every position, float32, for --steps optimiz
 Each side is a process of its own and reports milliseconds per step after --warmup steps (the
 median), tokens per second, each step's loss and its peak RSS. Every step holds the same number
 of tokens, so step k is the same number of tokens on every side. With --rounds N every side runs
-N times, the sides taking turns; ratios to the plain loop are paired by round.
+N times, the sides taking turns, each round starting with the next side; ratios to the plain loop
+(and to LitGPT) are paired by round.
 
 Run: .venv/bin/python benchmarks/pretrain.py --data PATH/tinyshakespeare.txt [--steps 100] \\
          [--rounds 2] [--litgpt SITE]
@@ -241,9 +242,13 @@ def main() -> None:
             print(_litgpt.SKIPPED)
         else:
             sides["litgpt"] = partial(run_litgpt, args.data, scratch, args)
-        for _ in range(args.rounds):
-            for side, run in sides.items():
-                runs.setdefault(side, []).append(run())
+        order = list(sides)
+        for round_number in range(args.rounds):
+            # Each round starts with the next side, so that no side always runs in the same
+            # place of the round while the machine's speed drifts.
+            turn = round_number % len(order)
+            for side in order[turn:] + order[:turn]:
+                runs.setdefault(side, []).append(sides[side]())
     compiled = ", LitGPT compiled" if args.litgpt and args.litgpt_compile else ""
     print(
         f"\n{args.rounds} round(s) of {args.steps} steps per side, {args.warmup} left out of the "
